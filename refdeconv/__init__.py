@@ -1,0 +1,16 @@
+"""refdeconv: the reference implementation of DeconvNet (Zeiler & Fergus, 2013) for TensorFlow/Keras.
+
+Public names: :mod:`refdeconv.reference` (the NumPy float64 oracle),
+:mod:`refdeconv.testing` (the tolerance table and checkers) and ``__version__``.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from . import reference, testing
+
+try:
+    __version__ = version("refdeconv")
+except PackageNotFoundError:  # running from a source tree that was not installed
+    __version__ = "0+unknown"
+
+__all__ = ["reference", "testing", "__version__"]

@@ -1,0 +1,121 @@
+"""The independent oracle: a NumPy float64 backward pass written by hand.
+
+``refdeconv.reference`` reads the architecture and weights of a Keras 3
+``Sequential`` or ``Functional`` model and recomputes, without TensorFlow, its
+forward pass and the attribution map under one of three ReLU rules. Every
+operation has its forward and its vector-Jacobian product side by side; the
+rules differ in one function (:mod:`refdeconv.reference.rules`).
+
+Supported layers: ``InputLayer``, ``Dense``, ``Conv1D``, ``Conv2D`` (valid/same,
+strides, dilation), ``MaxPooling1D/2D``, ``AveragePooling1D/2D``,
+``GlobalAveragePooling1D/2D``, ``GlobalMaxPooling1D/2D``, ``Flatten``,
+``Reshape``, ``Dropout`` and the other inference-time identities,
+``BatchNormalization`` (inference), ``Add``, ``Concatenate``, ``ReLU``
+(``max_value``, ``threshold``), ``Activation``, ``LeakyReLU``, ``ELU``,
+``Softmax``, and nested Sequential/Functional models. Anything else raises
+``NotImplementedError`` naming the layer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .graph import compile_model
+from .rules import RULES, check_rule
+
+__all__ = ["RULES", "attribution", "forward"]
+
+
+def _inputs(program, inputs) -> np.ndarray:
+    x = np.asarray(inputs)
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool) or np.iscomplexobj(x):
+        raise TypeError(f"inputs: expected a real numeric array, got dtype {x.dtype}")
+    x = x.astype(np.float64)
+    expected = program.input_shape
+    if x.ndim != len(expected) or any(e is not None and e != s for e, s in zip(expected[1:], x.shape[1:])):
+        raise ValueError(f"inputs: expected shape {expected} (None = any), got {x.shape}")
+    if not np.isfinite(x).all():
+        raise ValueError("inputs: contains NaN or Inf")
+    return x
+
+
+def _seed(targets, output: np.ndarray) -> np.ndarray:
+    t = np.asarray(targets)
+    if t.ndim == 1 and np.issubdtype(t.dtype, np.integer):
+        classes = output.shape[-1]
+        if output.ndim != 2:
+            raise ValueError(f"targets: class labels need an output of shape (N, classes), got {output.shape}")
+        if t.size and (t.min() < 0 or t.max() >= classes):
+            raise ValueError(f"targets: labels must lie in [0, {classes}), got range [{t.min()}, {t.max()}]")
+        t = np.eye(classes)[t]
+    if not np.issubdtype(t.dtype, np.number) or np.iscomplexobj(t):
+        raise TypeError(f"targets: expected a real numeric array, got dtype {t.dtype}")
+    if t.shape != output.shape:
+        raise ValueError(f"targets: expected shape {output.shape} (the model output), got {t.shape}")
+    t = t.astype(np.float64)
+    if not np.isfinite(t).all():
+        raise ValueError("targets: contains NaN or Inf")
+    return t
+
+
+def forward(model, inputs, output_layer=None) -> np.ndarray:
+    """The model's output (cut at ``output_layer``) computed by the reference in float64.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A built Keras 3 ``Sequential`` or ``Functional`` model with one input.
+    inputs : array_like
+        Batch of inputs, ``(N, ...)`` matching the model's input shape.
+    output_layer : str, int or None
+        Layer name or index into ``model.layers`` whose output is the model's
+        output; ``None`` for the model's own output.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 output, ``(N, ...)``.
+    """
+    program = compile_model(model, output_layer)
+    return program.forward(_inputs(program, inputs))[program.output]
+
+
+def attribution(model, inputs, targets, rule: str = "deconvnet", output_layer=None) -> np.ndarray:
+    """Attribution map of ``inputs`` for ``targets`` under a ReLU ``rule``, in float64.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A built Keras 3 ``Sequential`` or ``Functional`` model with one input.
+    inputs : array_like
+        Batch of inputs, ``(N, W)``, ``(N, T, W)`` or ``(N, H, W, C)``.
+    targets : array_like
+        One-hot (or any real weighting) of the output, of the output's shape;
+        or integer class labels ``(N,)`` standing for their one-hot vectors.
+    rule : {"deconvnet", "gradient", "guided"}
+        Backward rule at every ReLU (see :mod:`refdeconv.reference.rules`).
+    output_layer : str, int or None
+        Where the model is cut (see :func:`forward`).
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 maps of the inputs' shape.
+
+    Notes
+    -----
+    The score of sample ``i`` is ``s_i = sum_k f(x_i)_k y_ik`` (the default
+    operator); the map is the reverse-mode pass of ``s_i`` to ``x_i`` in which
+    every ReLU sends back ``rule(u, 1[z active])`` and every other operation its
+    exact vector-Jacobian product. Samples are independent, so one reverse pass
+    of ``sum_i s_i`` gives all maps at once.
+
+    References
+    ----------
+    .. [1] Zeiler, M. D. & Fergus, R. "Visualizing and Understanding
+       Convolutional Networks", ECCV 2014, arXiv:1311.2901.
+    """
+    rule = check_rule(rule)
+    program = compile_model(model, output_layer)
+    values = program.forward(_inputs(program, inputs))
+    return program.backward(values, _seed(targets, values[program.output]), rule)

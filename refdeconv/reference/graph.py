@@ -1,0 +1,130 @@
+"""Reading a Keras 3 ``Sequential`` or ``Functional`` model into a straight-line
+program of reference operations, and running it forward and backward.
+
+The program is a list of steps ``(operation, input ids, output id)`` in
+topological order. Nested models (any depth, reused or not) are inlined call by
+call, so a layer or sub-model called twice becomes two sets of steps sharing
+weights. The backward pass walks the steps in reverse and accumulates the
+vector-Jacobian products of every consumer of a value (branches, residual
+additions), the textbook reverse mode.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+
+from .layers import translate, unsupported
+
+
+@dataclass
+class Program:
+    """A model as reference operations: value ``0`` is the input, ``output`` the result."""
+
+    input_shape: tuple
+    output: int = 0
+    steps: list = field(default_factory=list)
+
+    def emit(self, operations: list, inputs: list[int]) -> int:
+        """Append a chain of operations; the first reads ``inputs``. Returns the last value id."""
+        for op in operations:
+            self.steps.append((op, tuple(inputs), len(self.steps) + 1))
+            inputs = [len(self.steps)]
+        return inputs[0]
+
+    def forward(self, x: np.ndarray) -> list:
+        """All values of the forward pass (``values[0] = x``, ``values[output]`` the result)."""
+        values = [x]
+        for op, ins, _ in self.steps:
+            values.append(op.forward(*(values[i] for i in ins)))
+        return values
+
+    def backward(self, values: list, seed: np.ndarray, rule: str) -> np.ndarray:
+        """Reverse pass from ``seed`` at the output to the input, under ``rule``."""
+        grads = {self.output: seed}
+        for op, ins, out in reversed(self.steps):
+            if out not in grads:
+                continue
+            for i, g in zip(ins, op.vjp(grads.pop(out), [values[i] for i in ins], values[out], rule)):
+                grads[i] = grads[i] + g if i in grads else g
+        return grads.get(0, np.zeros_like(values[0]))
+
+
+def _model_io(model):
+    if not _is_graph_model(model):
+        raise NotImplementedError(
+            f"reference: model {model.name!r} of type {type(model).__name__} is not supported: "
+            "the NumPy reference reads Sequential and Functional models only (a subclassed model's "
+            "`call` is Python code it cannot read)"
+        )
+    try:
+        inputs, outputs = model.inputs, model.outputs
+    except (AttributeError, ValueError) as err:
+        raise ValueError(f"model: {model.name!r} has not been built; call it on data or give it an Input") from err
+    if not inputs or len(inputs) != 1 or len(outputs) != 1:
+        raise NotImplementedError(f"reference: model {model.name!r} must have one input and one output")
+    return inputs[0], outputs[0]
+
+
+def _is_graph_model(model) -> bool:
+    """A Sequential or Functional model whose ``call`` is Keras's own graph walk."""
+    from keras.src.models.functional import Functional
+
+    return any(isinstance(model, kind) and type(model).call is kind.call for kind in (Functional, keras.Sequential))
+
+
+def _inline(program: Program, model, input_id: int, target) -> int:
+    """Emit the steps computing ``target`` (a symbolic tensor of ``model``) from ``input_id``."""
+    model_input, _ = _model_io(model)
+    memo = {id(model_input): input_id}
+
+    def value_of(tensor) -> int:
+        if id(tensor) in memo:
+            return memo[id(tensor)]
+        layer, node_index, tensor_index = tensor._keras_history
+        node = layer._inbound_nodes[node_index]
+        ins = [value_of(t) for t in node.input_tensors]
+        if isinstance(layer, keras.Model):
+            if len(ins) != 1:
+                raise NotImplementedError(f"reference: nested model {layer.name!r} must have one input")
+            out = _inline(program, layer, ins[0], _model_io(layer)[1])
+        elif tensor_index != 0 or len(node.outputs) != 1:
+            raise unsupported(layer, "more than one output")
+        else:
+            out = program.emit(translate(layer, [t.shape for t in node.input_tensors]), ins)
+        memo[id(tensor)] = out
+        return out
+
+    return value_of(target)
+
+
+def output_tensor(model, output_layer):
+    """The symbolic output of ``model`` cut at ``output_layer`` (name, index or ``None``)."""
+    if output_layer is None:
+        return _model_io(model)[1]
+    if isinstance(output_layer, str):
+        try:
+            layer = model.get_layer(name=output_layer)
+        except ValueError as err:
+            raise ValueError(f"output_layer: no layer named {output_layer!r} in model {model.name!r}") from err
+    elif isinstance(output_layer, (int, np.integer)) and not isinstance(output_layer, bool):
+        if not -len(model.layers) <= output_layer < len(model.layers):
+            raise ValueError(
+                f"output_layer: index {output_layer} out of range for {len(model.layers)} layers of {model.name!r}"
+            )
+        layer = model.layers[output_layer]
+    else:
+        raise TypeError(f"output_layer: expected a layer name, an index or None, got {type(output_layer).__name__}")
+    return layer.output
+
+
+def compile_model(model, output_layer=None) -> Program:
+    """Read ``model`` (cut at ``output_layer``) into a :class:`Program`."""
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"model: expected a Keras 3 model, got {type(model).__name__}")
+    model_input, _ = _model_io(model)
+    program = Program(input_shape=tuple(model_input.shape))
+    program.output = _inline(program, model, 0, output_tensor(model, output_layer))
+    return program

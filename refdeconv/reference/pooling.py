@@ -1,0 +1,117 @@
+"""Pooling: forward and vector-Jacobian product side by side, and the switch rule.
+
+Max-pooling's backward pass is Zeiler & Fergus's *unpooling through switches*:
+each window's signal goes to the position that won the window in the forward
+pass. When several positions tie for the maximum, TensorFlow on CPU sends it
+to the first of them in row-major order within the window (measured on
+TensorFlow 2.21, oneDNN on and off); overlapping windows accumulate.
+:func:`switch_index` is that rule, in one place.
+
+Global max-pooling is not a windowed max-pool in TensorFlow: it is
+``reduce_max``, whose gradient splits the signal equally among tied maxima.
+:class:`GlobalMaxPool` follows it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .windows import Geometry, windows, windows_adjoint
+
+
+def switch_index(window_values: np.ndarray) -> np.ndarray:
+    """Index of the switch along axis 3 of ``(N, Ho, Wo, K, C)`` windows: the
+    first maximum in row-major window order (``np.argmax`` returns the first)."""
+    return np.argmax(window_values, axis=3)
+
+
+class _Pool:
+    """Shared geometry of 1-D (``(N, T, C)``) and 2-D (``(N, H, W, C)``) pooling."""
+
+    def __init__(self, pool_size, strides, padding):
+        self.one_d = len(pool_size) == 1
+        if self.one_d:
+            pool_size, strides = (1, *pool_size), (1, *strides)
+        self.geometry = Geometry(tuple(pool_size), tuple(strides), padding)
+
+    def _lift(self, x):
+        return x[:, None] if self.one_d else x
+
+    def _drop(self, y):
+        return y[:, 0] if self.one_d else y
+
+
+class MaxPool(_Pool):
+    """Max-pooling; backward through the switches of :func:`switch_index`.
+
+    Notes
+    -----
+    With ``s(n, h, w, c)`` the switch of window ``(h, w)``, the forward pass is
+    ``y[n, h, w, c] = x[n, s, c]`` and the vector-Jacobian product is
+    ``x*[n, p, c] = sum over windows (h, w) whose switch is p of u[n, h, w, c]``.
+    Padding holds ``-inf`` and never wins.
+    """
+
+    def forward(self, x):
+        return self._drop(windows(self._lift(x), self.geometry, fill=-np.inf).max(axis=3))
+
+    def vjp(self, u, inputs, output, rule):
+        x4 = self._lift(inputs[0])
+        w = windows(x4, self.geometry, fill=-np.inf)
+        k = np.arange(w.shape[3])[:, None]
+        hits = k == switch_index(w)[:, :, :, None, :]
+        g = windows_adjoint(hits * self._lift(u)[:, :, :, None, :], self.geometry, x4.shape[1:3])
+        return (self._drop(g),)
+
+
+class AvgPool(_Pool):
+    """Average pooling; with ``"same"`` padding the divisor counts only real
+    positions, as TensorFlow does. The adjoint spreads ``u / count`` evenly."""
+
+    def _count(self, extent):
+        ones = np.ones((1, *extent, 1))
+        return windows(ones, self.geometry).sum(axis=3)
+
+    def forward(self, x):
+        x4 = self._lift(x)
+        return self._drop(windows(x4, self.geometry).sum(axis=3) / self._count(x4.shape[1:3]))
+
+    def vjp(self, u, inputs, output, rule):
+        x4 = self._lift(inputs[0])
+        share = self._lift(u) / self._count(x4.shape[1:3])
+        k = len(self.geometry.offsets())
+        spread = np.broadcast_to(share[:, :, :, None, :], (*share.shape[:3], k, share.shape[3]))
+        return (self._drop(windows_adjoint(spread, self.geometry, x4.shape[1:3])),)
+
+
+class GlobalAvgPool:
+    """Mean over all spatial axes (every axis but batch and channels)."""
+
+    def __init__(self, keepdims: bool):
+        self.keepdims = keepdims
+
+    def forward(self, x):
+        return x.mean(axis=tuple(range(1, x.ndim - 1)), keepdims=self.keepdims)
+
+    def vjp(self, u, inputs, output, rule):
+        x = inputs[0]
+        axes = tuple(range(1, x.ndim - 1))
+        u = u if self.keepdims else np.expand_dims(u, axes)
+        return (np.broadcast_to(u / np.prod([x.shape[a] for a in axes]), x.shape).copy(),)
+
+
+class GlobalMaxPool:
+    """Max over all spatial axes; ties share the signal equally (``tf.reduce_max``)."""
+
+    def __init__(self, keepdims: bool):
+        self.keepdims = keepdims
+
+    def forward(self, x):
+        return x.max(axis=tuple(range(1, x.ndim - 1)), keepdims=self.keepdims)
+
+    def vjp(self, u, inputs, output, rule):
+        x = inputs[0]
+        axes = tuple(range(1, x.ndim - 1))
+        top = x == x.max(axis=axes, keepdims=True)
+        u = u if self.keepdims else np.expand_dims(u, axes)
+        return (top * u / top.sum(axis=axes, keepdims=True),)
