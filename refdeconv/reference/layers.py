@@ -45,6 +45,12 @@ def _weight(variable) -> np.ndarray | None:
     return None if variable is None else np.asarray(keras.ops.convert_to_numpy(variable), np.float64)
 
 
+def _leaky(slope: float):
+    """Leaky ReLU with TensorFlow's slope: the ``LeakyRelu`` op keeps ``alpha`` as a
+    32-bit float attribute, so a float64 model computes with ``float32(slope)``."""
+    return act.Elementwise("leaky_relu", float(np.float32(slope)))
+
+
 def activation_ops(layer, function) -> list:
     """Operations of a Keras activation function (``activation=`` or ``Activation``)."""
     name = getattr(function, "__name__", repr(function))
@@ -56,6 +62,8 @@ def activation_ops(layer, function) -> list:
         return [act.ReLU(0.0, 6.0)]
     if name == "softmax":
         return [act.Softmax(-1)]
+    if name == "leaky_relu":
+        return [_leaky(0.2)]  # keras.activations.leaky_relu's default slope
     if name in act.ELEMENTWISE:
         return [act.Elementwise(name)]
     raise unsupported(layer, f"activation {name!r}")
@@ -88,7 +96,7 @@ def _relu_layer(layer) -> list:
     if slope == 0.0:
         return [act.ReLU(threshold, None if cap is None else float(cap))]
     if cap is None and threshold == 0.0:
-        return [act.Elementwise("leaky_relu", slope)]
+        return [_leaky(slope)]
     raise unsupported(layer, "negative_slope combined with max_value or threshold")
 
 
@@ -137,7 +145,7 @@ def translate(layer, input_shapes: list[tuple]) -> list:
     if kind is L.ReLU:
         return _relu_layer(layer)
     if kind is L.LeakyReLU:
-        return [act.Elementwise("leaky_relu", float(layer.negative_slope))]
+        return [_leaky(layer.negative_slope)]
     if kind is L.ELU:
         return [act.Elementwise("elu", float(layer.alpha))]
     if kind is L.Softmax:

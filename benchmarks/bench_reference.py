@@ -1,0 +1,71 @@
+"""How fast the NumPy reference is as an oracle: one process, medians, ratios.
+
+The foundation issue's target: a batch of 8 inputs of 32x32x3 through three
+conv layers, two max-pools and a dense head "in well under a second". The
+script times ``reference.attribution`` (deconvnet rule, weights re-read on
+every call, as a test does) against a compiled ``tf.GradientTape`` gradient of
+the same score on the same model and batch, in this one process, and prints
+both medians and their ratio.
+
+Run: ``python benchmarks/bench_reference.py [--repeats R]``.
+"""
+
+import argparse
+import statistics
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from refdeconv import reference
+
+
+def _model():
+    keras.utils.set_random_seed(0)
+    return keras.Sequential([
+        keras.Input((32, 32, 3)),
+        keras.layers.Conv2D(16, 3, padding="same", activation="relu"),
+        keras.layers.MaxPooling2D(2),
+        keras.layers.Conv2D(32, 3, padding="same", activation="relu"),
+        keras.layers.MaxPooling2D(2),
+        keras.layers.Conv2D(32, 3, padding="same", activation="relu"),
+        keras.layers.Flatten(),
+        keras.layers.Dense(10),
+    ])
+
+
+def _median_seconds(fn, repeats):
+    fn()  # warm-up: TensorFlow traces, NumPy touches its buffers
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=20)
+    args = parser.parse_args()
+    model = _model()
+    x = np.random.default_rng(0).normal(size=(8, 32, 32, 3)).astype(np.float32)
+    targets = np.eye(10)[np.arange(8)].astype(np.float32)
+
+    @tf.function
+    def gradient(xt):
+        with tf.GradientTape() as tape:
+            tape.watch(xt)
+            score = tf.reduce_sum(model(xt) * targets)
+        return tape.gradient(score, xt)
+
+    ref = _median_seconds(lambda: reference.attribution(model, x, targets, rule="deconvnet"), args.repeats)
+    tfg = _median_seconds(lambda: gradient(tf.constant(x)).numpy(), args.repeats)
+    print(f"reference.attribution (8x32x32x3, 3 conv, 2 max-pool, dense): {ref * 1e3:.1f} ms (median of {args.repeats})")
+    print(f"compiled tf.GradientTape gradient, same model and batch:      {tfg * 1e3:.1f} ms")
+    print(f"ratio reference / TensorFlow: {ref / tfg:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
