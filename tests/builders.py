@@ -1,11 +1,12 @@
-"""Keras 3 models from drawn :class:`~tests.strategies.NetSpec` networks.
+"""Keras models from drawn :class:`~tests.strategies.NetSpec` networks.
 
-One spec, many models: ``style`` picks how the model is written (Sequential or
-Functional), ``dtype`` its precision, and ``relu`` (a wrapper of an activation
-function) lets a test replace every ReLU-family activation, fused or separate,
-by a ``Lambda`` of its own — the way :mod:`tests.tf_rules` builds an
-independent TensorFlow computation of a rule. Weights come from the spec, so
-every model built from one spec computes the same function.
+One spec, many models: ``style`` picks how the model is written (Sequential,
+Functional, nested sub-models, subclassed), ``dtype`` its precision, ``lib``
+the Keras package (Keras 3, or tf-keras for Keras 2 models), and ``relu`` how
+each ReLU-family activation is written: ``None`` for the spec's Keras form
+(``activation="relu"``, ``ReLU(...)``, ``Activation(...)``), or a function
+``spec -> callable`` whose callable is put in a ``Lambda``. Weights come from
+the spec, so every model built from one spec computes the same function.
 """
 
 from __future__ import annotations
@@ -13,10 +14,15 @@ from __future__ import annotations
 import functools
 
 import keras
+import tensorflow as tf
 
-L = keras.layers
+STYLES = ("sequential", "functional", "nested", "subclassed")
 
-STYLES = ("sequential", "functional")
+_PLAIN = {  # plain ReLU / relu6 written as functions
+    "tf.nn": {"relu": tf.nn.relu, "relu6": tf.nn.relu6},
+    "keras.ops": {"relu": keras.ops.relu, "relu6": keras.ops.relu6},
+}
+WRITINGS = ("keras", *_PLAIN)
 
 
 def relu_function(spec: dict):
@@ -31,7 +37,21 @@ def relu_function(spec: dict):
     return keras.activations.relu
 
 
-def _relu_layer(spec: dict, dtype: str):
+def written(name: str):
+    """``relu`` argument of :func:`build` writing plain ReLUs with ``tf.nn`` or ``keras.ops`` functions."""
+    if name == "keras":
+        return None
+
+    def choose(spec):
+        form = spec.get("form", "activation")
+        if form in ("capped", "thresholded"):
+            return relu_function(spec)
+        return _PLAIN[name]["relu6" if form == "relu6" else "relu"]
+
+    return choose
+
+
+def _relu_layer(L, spec: dict, dtype: str):
     form = spec["form"]
     if form == "layer":
         return L.ReLU(dtype=dtype)
@@ -44,7 +64,7 @@ def _relu_layer(spec: dict, dtype: str):
     return L.ReLU(threshold=spec["threshold"], dtype=dtype)
 
 
-def _layers(spec: dict, dtype: str, relu) -> list:
+def _layers(L, spec: dict, dtype: str, relu) -> list:
     """Keras layers for one spec layer; the first one carries the spec's weights."""
     kind, act = spec["type"], spec.get("activation", "linear")
     hooked = relu is not None and act == "relu"
@@ -60,9 +80,7 @@ def _layers(spec: dict, dtype: str, relu) -> list:
                 "avgpool1d": L.AveragePooling1D, "avgpool2d": L.AveragePooling2D}[kind]
         main = pool(spec["pool_size"], strides=spec["strides"], padding=spec["padding"], dtype=dtype)
     elif kind == "relu":
-        if relu is not None:
-            return [L.Lambda(relu(relu_function(spec)), dtype=dtype)]
-        main = _relu_layer(spec, dtype)
+        return [L.Lambda(relu(spec), dtype=dtype)] if relu is not None else [_relu_layer(L, spec, dtype)]
     else:
         main = {
             "flatten": lambda: L.Flatten(dtype=dtype),
@@ -74,34 +92,45 @@ def _layers(spec: dict, dtype: str, relu) -> list:
             "batchnorm": lambda: L.BatchNormalization(dtype=dtype),
             "activation": lambda: L.Activation(spec.get("name"), dtype=dtype),
         }[kind]()
-    return [main] + ([L.Lambda(relu(relu_function(spec)), dtype=dtype)] if hooked else [])
+    return [main] + ([L.Lambda(relu({"form": "activation"}), dtype=dtype)] if hooked else [])
 
 
-def build(net, style: str = "sequential", dtype: str = "float64", relu=None) -> keras.Model:
-    """A Keras model computing ``net`` (a :class:`~tests.strategies.NetSpec`).
+def _subclassed(lib, layers, dtype):
+    class SpecModel(lib.Model):
+        """A subclassed model running the layers in its own ``call``."""
 
-    Parameters
-    ----------
-    net : NetSpec
-        The drawn network.
-    style : {"sequential", "functional"}
-        How the model is written.
-    dtype : str
-        Keras dtype of every layer and of the input.
-    relu : callable, optional
-        ``relu(fn) -> fn'``: when given, every ReLU-family activation ``fn`` is
-        computed by ``Lambda(fn')`` instead of its usual Keras form.
-    """
-    groups = [_layers(spec, dtype, relu) for spec in net.layers]
+        def __init__(self):
+            super().__init__(dtype=dtype)
+            self.steps = list(layers)
+
+        def call(self, x, training=False):
+            for layer in self.steps:
+                x = layer(x, training=training)
+            return x
+
+    return SpecModel()
+
+
+def build(net, style: str = "sequential", dtype: str = "float64", relu=None, lib=keras):
+    """A model computing ``net`` (a :class:`~tests.strategies.NetSpec`); see the module docstring."""
+    groups = [_layers(lib.layers, spec, dtype, relu) for spec in net.layers]
     flat = [layer for group in groups for layer in group]
-    inputs = keras.Input(net.input_shape, dtype=dtype)
+    inputs = lib.Input(net.input_shape, dtype=dtype)
     if style == "sequential":
-        model = keras.Sequential([inputs, *flat])
+        model = lib.Sequential([inputs, *flat])
     elif style == "functional":
         h = inputs
         for layer in flat:
             h = layer(h)
-        model = keras.Model(inputs, h)
+        model = lib.Model(inputs, h)
+    elif style == "nested":  # the first half two levels deep, the second half one level deep
+        half = len(flat) // 2
+        inner = lib.Sequential([lib.Input(net.input_shape, dtype=dtype), *flat[:half]])
+        outer = lib.Sequential([lib.Input(net.input_shape, dtype=dtype), inner])
+        model = lib.Model(inputs, lib.Sequential([lib.Input(tuple(outer.outputs[0].shape[1:]), dtype=dtype), *flat[half:]])(outer(inputs)))
+    elif style == "subclassed":
+        model = _subclassed(lib, flat, dtype)
+        model(tf.zeros((1, *net.input_shape), dtype=dtype))
     else:
         raise ValueError(f"style: expected one of {STYLES}, got {style!r}")
     for i, group in enumerate(groups):

@@ -18,6 +18,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 _common = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 settings.register_profile("default", max_examples=15, **_common)
-settings.register_profile("ci", max_examples=40, database=None, print_blob=True, **_common)
+settings.register_profile("ci", max_examples=100, database=None, print_blob=True, **_common)
 settings.register_profile("thorough", max_examples=400, **_common)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))

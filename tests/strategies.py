@@ -147,8 +147,10 @@ def networks(draw, kind: str | None = None, ties: bool | None = None) -> NetSpec
     if dims:
         head = draw(st.sampled_from(["flatten", "globalavgpool", "globalmaxpool"]), label="head")
         layers.append({"type": head if head == "flatten" else f"{head}{dims}d"})
-    final = draw(st.sampled_from(["linear", "softmax"] if not ties else ["linear"]), label="output activation")
-    layers.append({"type": "dense", "units": draw(st.integers(1, 4), label="classes"), "activation": final})
+    classes = draw(st.integers(1, 4), label="classes")
+    softmax_ok = classes > 1 and not ties  # a softmax over one class is constant
+    final = draw(st.sampled_from(["linear", "softmax"] if softmax_ok else ["linear"]), label="output activation")
+    layers.append({"type": "dense", "units": classes, "activation": final})
     seed = draw(st.integers(0, 2**32 - 1), label="weight seed")
     return NetSpec(kind, input_shape, layers, seed, ties)
 

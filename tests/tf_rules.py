@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from .builders import build
+from .builders import build, relu_function
 
 TF_RULES = {
     "gradient": lambda u, active: u * active,
@@ -25,7 +25,7 @@ TF_RULES = {
 
 
 def rule_wrapper(rule: str):
-    """``relu`` hook for :func:`tests.builders.build`: wrap an activation with ``rule``."""
+    """Wrap an activation function in a ``tf.custom_gradient`` applying ``rule``."""
 
     def wrap(fn):
         @tf.custom_gradient
@@ -57,4 +57,5 @@ def score_gradient(model, x: np.ndarray, targets: np.ndarray) -> tuple[np.ndarra
 
 def tf_attribution(net, x, targets, rule: str, style: str = "functional"):
     """``(output, map)`` of ``net`` under ``rule``, computed by TensorFlow alone."""
-    return score_gradient(build(net, style, relu=rule_wrapper(rule)), x, targets)
+    wrap = rule_wrapper(rule)
+    return score_gradient(build(net, style, relu=lambda spec: wrap(relu_function(spec))), x, targets)

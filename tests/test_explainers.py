@@ -1,0 +1,84 @@
+"""DeconvNet, Gradient and GuidedBackprop in TensorFlow equal the NumPy reference.
+
+Covers the override issue: every ReLU of every Keras model gets the rule,
+however it is written (Keras forms, ``tf.nn``/``keras.ops`` functions in
+``Lambda`` layers, subclassed ``call``), in Sequential, Functional, nested and
+subclassed models, Keras 3 and tf-keras; max-pool ties included (``ties``
+networks). The forward output is checked before the maps. A planted wrong rule
+in the override is caught.
+"""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from hypothesis import Phase, given, settings
+from hypothesis import strategies as st
+
+from refdeconv import DeconvNet, Gradient, GuidedBackprop, reference, rules
+from refdeconv.testing import assert_maps_close
+from tests.builders import STYLES, WRITINGS, build, written
+from tests.strategies import cases
+
+EXPLAINERS = {cls.rule: cls for cls in (DeconvNet, Gradient, GuidedBackprop)}
+
+
+def check_explainer(case, style, writing, rule, lib=keras):
+    """The explainer on a model written one way equals the reference on the plain Sequential model."""
+    net, x, targets = case
+    model = build(net, style, relu=written(writing), lib=lib)
+    oracle = build(net, "sequential")
+    context = f"{EXPLAINERS[rule].__name__} on a {style} {lib.__name__} model, ReLUs written {writing}, {net}"
+    out = model(tf.constant(x), training=False).numpy()
+    assert_maps_close(out, reference.forward(oracle, x), "float64", f"forward of {context}")
+    maps = EXPLAINERS[rule](model, batch_size=2).explain(x, targets)
+    assert maps.dtype == tf.float64, f"{context}: maps of dtype {maps.dtype}, model is float64"
+    assert_maps_close(maps.numpy(), reference.attribution(oracle, x, targets, rule), "float64", context)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@given(case=cases(), style=st.sampled_from(STYLES), writing=st.sampled_from(WRITINGS),
+       rule=st.sampled_from(sorted(EXPLAINERS)))
+def test_explainers_equal_the_reference(case, style, writing, rule):
+    check_explainer(case, style, writing, rule)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@given(case=cases(), style=st.sampled_from(["sequential", "functional", "subclassed"]),
+       rule=st.sampled_from(sorted(EXPLAINERS)))
+def test_tf_keras_models_equal_the_reference(case, style, rule):
+    tf_keras = pytest.importorskip("tf_keras")
+    check_explainer(case, style, "keras", rule, lib=tf_keras)
+
+
+@pytest.mark.parametrize("rule", sorted(EXPLAINERS))
+def test_residual_branches_and_a_reused_relu(rule):
+    """Add of two branches, a ReLU layer and a Dense layer each called twice."""
+    L = keras.layers
+    keras.utils.set_random_seed(3)
+    inp = keras.Input((6, 6, 2), dtype="float64")
+    relu, dense = L.ReLU(dtype="float64"), L.Dense(2, dtype="float64")
+    a = relu(L.Conv2D(3, 3, padding="same", dtype="float64")(inp))
+    b = L.Conv2D(3, 1, dtype="float64")(inp)
+    h = relu(L.Add(dtype="float64")([a, b]))
+    h = L.MaxPooling2D(2, strides=1, dtype="float64")(h)
+    h = L.Concatenate(dtype="float64")([dense(h), dense(L.Conv2D(3, 1, dtype="float64")(h))])
+    model = keras.Model(inp, L.Dense(3, dtype="float64")(L.Flatten(dtype="float64")(h)))
+    x, targets = np.random.default_rng(0).normal(size=(3, 6, 6, 2)), np.eye(3)
+    assert_maps_close(
+        EXPLAINERS[rule](model).explain(x, targets).numpy(), reference.attribution(model, x, targets, rule),
+        "float64", f"{rule} on a residual model",
+    )
+
+
+def test_planted_wrong_rule_in_the_override_is_caught(monkeypatch):
+    """Guided's mask planted into DeconvNet's override: the property must fail."""
+    monkeypatch.setitem(rules.SIGNALS, "deconvnet", rules.SIGNALS["guided"])
+
+    @settings(max_examples=100, phases=[Phase.generate], derandomize=True, database=None)
+    @given(case=cases(), style=st.sampled_from(STYLES), writing=st.sampled_from(WRITINGS))
+    def deconvnet_equals_reference(case, style, writing):
+        check_explainer(case, style, writing, "deconvnet")
+
+    with pytest.warns(UserWarning), pytest.raises(AssertionError):
+        deconvnet_equals_reference()
