@@ -12,15 +12,10 @@ import warnings
 import numpy as np
 import tensorflow as tf
 
-from . import rules
-from .models import cut, model_dtype
-from .operators import classification
-
-#: Op types of nonlinearities that are not ReLUs: they keep their ordinary gradient.
-NON_RELU_OPS = frozenset({
-    "LeakyRelu", "Elu", "Selu", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
-    "Softplus", "Softsign", "Erf", "Gelu", "Exp", "Log",
-})
+from . import inputs as io
+from . import operators, traced
+from .outputs import aligned_empty, assemble, to_tensor
+from .models import is_graph_model, model_dtype
 
 
 class Explainer:
@@ -33,90 +28,129 @@ class Explainer:
         A Keras 3 (or tf-keras) model: Sequential, Functional or subclassed.
         It is never modified.
     output_layer : str, int or None
-        Layer name or index (negative counts from the end) of ``model.layers``
-        whose output is explained; the model is really cut there. ``None``: the
-        model's output.
+        Name or index (negative counts from the end) in ``model.layers`` of the
+        layer whose output is explained; the model is really cut there (a model
+        ending in a softmax layer explained at ``-2`` is its logits model).
+        ``None``: the model's output. Subclassed models cannot be cut.
     batch_size : int or None
         Inputs explained at once; ``None`` for all at once. Maps do not depend on it.
-    operator : callable or None
-        ``g(f, x, y)`` returning one scalar per sample; default
-        ``sum(f(x) * y, -1)`` (:func:`refdeconv.operators.classification`).
+    operator : callable, str or None
+        ``g(f, x, y)`` returning one scalar per sample, or the name of a
+        built-in one (:mod:`refdeconv.operators`); default
+        ``"classification"``, ``sum(f(x) * y, -1)``.
 
     Attributes
     ----------
     rules_applied : list of dict
         After the first ``explain``: one entry per traced nonlinearity, with
-        its op name, type and the rule it got (``"gradient"`` for non-ReLUs).
+        its op name (Keras name scope included), its type and the rule it got
+        (``"gradient"`` for non-ReLUs).
     """
 
     rule = "gradient"
 
     def __init__(self, model, output_layer=None, batch_size=32, operator=None):
-        if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
-            raise ValueError(f"batch_size: expected an int >= 1 or None, got {batch_size!r}")
-        self.model, self.output_layer, self.batch_size = model, output_layer, batch_size
-        self.operator = classification if operator is None else operator
-        self._forward = cut(model, output_layer)
-        self.dtype = model_dtype(model)
+        self.dtype = model_dtype(model)  # raises TypeError for a non-Keras model
+        self.model, self.output_layer = model, output_layer
+        self.batch_size = io.check_batch_size(batch_size)
+        self.operator = operators.resolve(operator)
+        forward = traced.forward_of(model, output_layer)  # raises for a bad output_layer
+        graph = is_graph_model(forward)
+        self._input_shape = tuple(forward.inputs[0].shape) if graph else None
+        self._output_shape = tuple(forward.outputs[0].shape) if graph else None
         self.rules_applied: list[dict] = []
         self._warned = False
-        self._maps = tf.function(self._batch_maps, reduce_retracing=True, autograph=False)
-
-    def _batch_maps(self, x, y):
-        patched: list[dict] = []
-        with rules.override(self.rule, patched):
-            scores = self.operator(lambda t: self._forward(t, training=False), x, y)
-        self._note(patched, tf.compat.v1.get_default_graph())
-        maps = tf.gradients(tf.reduce_sum(scores), x)[0]
-        return tf.zeros_like(x) if maps is None else maps
-
-    def _note(self, patched: list, graph) -> None:
-        """Record which traced op got which rule; warn once about non-ReLUs and ReLU-free models."""
-        ops = [
-            op for op in graph.get_operations()
-            if (op.type in ("Relu", "Relu6") or op.type in NON_RELU_OPS) and f"{rules.FAMILY_SCOPE}/" not in op.name
-        ]
-        self.rules_applied = patched + [
-            {"op": op.name, "type": op.type, "rule": self.rule if op.type in ("Relu", "Relu6") else "gradient"}
-            for op in ops
-        ]
-        if self._warned or self.rule == "gradient":
-            return
-        self._warned = True
-        others = sorted({e["type"] for e in self.rules_applied if e["rule"] == "gradient"})
-        if others:
-            warnings.warn(
-                f"{type(self).__name__}: non-ReLU nonlinearities keep their ordinary gradient: {', '.join(others)}",
-                stacklevel=2,
-            )
-        if not any(e["rule"] == self.rule for e in self.rules_applied):
-            warnings.warn(
-                f"{type(self).__name__}: the model has no ReLU, so {self.rule} equals the plain gradient here",
-                stacklevel=2,
-            )
 
     def explain(self, inputs, targets=None) -> tf.Tensor:
-        """Attribution maps of ``inputs`` for ``targets``, of the inputs' shape and the model's dtype.
+        """Attribution maps of ``inputs`` for ``targets``.
 
         Parameters
         ----------
-        inputs : numpy.ndarray or tf.Tensor
-            ``(N, W)``, ``(N, T, W)`` or ``(N, H, W, C)``.
-        targets : array_like
-            One-hot ``(N, classes)``.
+        inputs : numpy.ndarray, tf.Tensor or tf.data.Dataset
+            ``(N, W)``, ``(N, T, W)`` or ``(N, H, W, C)``, cast to the model's
+            dtype; or a Dataset of ``(x, y)`` (or ``x``), batched or not.
+        targets : array_like or None
+            One-hot ``(N, classes)`` (the output's shape), integer labels
+            ``(N,)``, or ``None`` for each input's top class. Must be ``None``
+            with a Dataset.
 
         Returns
         -------
         tf.Tensor
-            The maps, ``inputs.shape``, in the model's dtype.
+            The maps: raw and signed, of the inputs' shape, in the model's dtype.
         """
-        x = tf.convert_to_tensor(np.asarray(inputs) if not tf.is_tensor(inputs) else inputs)
-        x = tf.cast(x, self.dtype)
-        y = tf.cast(tf.convert_to_tensor(targets), self.dtype)
+        if isinstance(inputs, tf.data.Dataset):
+            if targets is not None:
+                raise ValueError("targets: must be None when inputs is a tf.data.Dataset, which yields its own targets")
+            return self._explain_stream(inputs)
+        x = io.as_array(inputs, "inputs")
+        io.check_inputs(x, self._input_shape)
+        io.check_finite(x, "inputs")
         n = int(x.shape[0])
+        y = None if targets is None else io.targets_for(targets, n, self._output(x), operators.is_builtin(self.operator))
+        out = aligned_empty(tuple(x.shape), tf.as_dtype(self.dtype).as_numpy_dtype)
         step = n if self.batch_size is None else self.batch_size
-        maps = [self._maps(x[i : i + step], y[i : i + step]) for i in range(0, n, max(step, 1))]
-        return tf.concat(maps, axis=0) if maps else tf.zeros_like(x)
+        for start in range(0, n, max(step, 1)):
+            stop = min(start + step, n)
+            out[start:stop] = self._batch(x[start:stop], None if y is None else y[start:stop])
+        return to_tensor(out)
+
+    def _explain_stream(self, dataset) -> tf.Tensor:
+        rank = None if self._input_shape is None else len(self._input_shape)
+        batches, pair = io.batched_dataset(dataset, self.batch_size, rank)
+        parts, seen = [], 0
+        for element in batches:  # streamed: one batch in memory at a time, plus the maps so far
+            xb, yb = element if pair else (element, None)
+            xb = io.as_array(xb, "inputs")
+            io.check_inputs(xb, self._input_shape)
+            io.check_finite(xb, "inputs", seen)
+            n = int(xb.shape[0])
+            if yb is not None:
+                yb = io.targets_for(yb, n, self._output(xb), operators.is_builtin(self.operator), seen)
+            parts.append(self._batch(xb, yb))
+            seen += n
+        sample = (batches.element_spec[0] if pair else batches.element_spec).shape[1:]
+        if not parts:
+            return tf.zeros([0, *[d or 0 for d in sample]], self.dtype)
+        return assemble(parts, parts[0].shape[1:], parts[0].dtype)
+
+    def _output(self, x):
+        """The output shape, from the graph, or (subclassed) from a one-sample forward pass."""
+        if self._output_shape is None and x.shape[0]:
+            forward = traced.forward_of(self.model, self.output_layer)
+            self._output_shape = (None, *forward(tf.cast(x[:1], self.dtype), training=False).shape[1:])
+        return self._output_shape
+
+    def _batch(self, x, y) -> np.ndarray:
+        """Maps of one batch, as a NumPy array of the model's dtype."""
+        x = tf.cast(x, self.dtype)
+        x_spec = tf.TensorSpec((None, *x.shape[1:]), self.dtype)
+        if y is None:
+            y = traced.top_class_function(self.model, self.output_layer, x_spec).function(x)
+        y = tf.cast(y, self.dtype)
+        fn = traced.maps_function(self.model, self.output_layer, self.rule, self.operator, x_spec,
+                                  tf.TensorSpec((None, *y.shape[1:]), self.dtype))
+        self._note(fn.record)
+        try:
+            return fn.function(x, y).numpy()
+        except tf.errors.InvalidArgumentError as err:
+            if "operator: must return one scalar per sample" in err.message:
+                raise ValueError(f"operator: must return one scalar per sample, shape ({x.shape[0]},)") from None
+            lines = [line for line in err.message.splitlines() if line.strip() and "Graph execution" not in line]
+            raise ValueError(f"inputs: the model failed on inputs of shape {tuple(x.shape)}: {lines[0]}") from None
+
+    def _note(self, record: list) -> None:
+        """Keep the record; warn once about non-ReLUs and ReLU-free models."""
+        self.rules_applied = list(record)
+        if self._warned or self.rule == "gradient":
+            return
+        self._warned = True
+        name = type(self).__name__
+        others = sorted({e["type"] for e in record if e["rule"] == "gradient"})
+        if others:
+            warnings.warn(f"{name}: non-ReLU nonlinearities keep their ordinary gradient: {', '.join(others)}", stacklevel=4)
+        if not any(e["rule"] == self.rule for e in record):
+            warnings.warn(f"{name}: the model has no ReLU, so {self.rule} equals the plain gradient here", stacklevel=4)
 
 
 class DeconvNet(Explainer):

@@ -1,0 +1,114 @@
+"""The traced functions behind ``explain``, and the cache that spares a new explainer a re-trace.
+
+One concrete function per (model, output layer, rule, operator, input and
+target signature): its batch axis is ``None``, so a last partial batch, or a
+new ``batch_size``, reuses it. The cache keeps the most recent
+:data:`CACHE_SIZE` functions (they hold the model alive, so the cache is
+bounded); a new explainer on an already explained model finds its function
+here and pays no trace (Xplique re-clones and re-traces for every explainer).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import tensorflow as tf
+
+from . import rules
+from .models import cut
+
+CACHE_SIZE = 16
+
+#: Op types of nonlinearities that are not ReLUs: they keep their ordinary gradient.
+NON_RELU_OPS = frozenset({
+    "LeakyRelu", "Elu", "Selu", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
+    "Softplus", "Softsign", "Erf", "Gelu",
+})
+
+_CACHE: OrderedDict = OrderedDict()
+
+
+@dataclass
+class Traced:
+    """A concrete function and, for maps, the record of which traced op got which rule."""
+
+    function: object
+    record: list = field(default_factory=list)
+
+
+def _cached(model, key, build) -> Traced:
+    """The entry for ``(id(model), *key)``; the entry holds ``model``, so its id stays its own."""
+    key = (id(model), *key)
+    if key in _CACHE:
+        _CACHE.move_to_end(key)
+        return _CACHE[key][1]
+    traced = build()
+    _CACHE[key] = (model, traced)
+    while len(_CACHE) > CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return traced
+
+
+def clear_cache() -> None:
+    """Forget every traced function (and release the models they hold)."""
+    _CACHE.clear()
+
+
+def forward_of(model, output_layer):
+    """The (cached) cut model, so that explainers of one model share it."""
+    return _cached(model, (output_layer, "forward"), lambda: Traced(cut(model, output_layer))).function
+
+
+def _record(patched: list, graph, rule: str) -> list:
+    ops = [
+        op for op in graph.get_operations()
+        if (op.type in ("Relu", "Relu6") or op.type in NON_RELU_OPS) and f"{rules.FAMILY_SCOPE}/" not in op.name
+    ]
+    return patched + [
+        {"op": op.name, "type": op.type, "rule": rule if op.type in ("Relu", "Relu6") else "gradient"} for op in ops
+    ]
+
+
+def maps_function(model, output_layer, rule, operator, x_spec, y_spec) -> Traced:
+    """The traced map function ``(x, y) -> d sum(operator(f, x, y)) / dx`` under ``rule``."""
+    forward = forward_of(model, output_layer)
+
+    def build():
+        traced = Traced(None)
+
+        def maps(x, y):
+            patched: list[dict] = []
+            with rules.override(rule, patched):
+                scores = operator(lambda t: forward(t, training=False), x, y)
+            scores = tf.convert_to_tensor(scores)
+            if scores.shape.rank != 1:
+                raise ValueError(
+                    f"operator: must return one scalar per sample, shape (N,), got shape {tuple(scores.shape)}"
+                )
+            traced.record = _record(patched, tf.compat.v1.get_default_graph(), rule)
+            check = tf.debugging.assert_equal(
+                tf.shape(scores)[0], tf.shape(x)[0], message="operator: must return one scalar per sample"
+            )
+            with tf.control_dependencies([check]):
+                grads = tf.gradients(tf.reduce_sum(scores), x)[0]
+            return tf.zeros_like(x) if grads is None else grads
+
+        traced.function = tf.function(maps, autograph=False).get_concrete_function(x_spec, y_spec)
+        return traced
+
+    return _cached(model, (output_layer, rule, operator, x_spec, y_spec), build)
+
+
+def top_class_function(model, output_layer, x_spec) -> Traced:
+    """The traced ``x -> one_hot(argmax f(x))`` for ``targets=None``."""
+    forward = forward_of(model, output_layer)
+
+    def build():
+        def top(x):
+            out = forward(x, training=False)
+            return tf.one_hot(tf.argmax(out, axis=-1), tf.shape(out)[-1], dtype=x.dtype)
+
+        return Traced(tf.function(top, autograph=False).get_concrete_function(x_spec))
+
+    return _cached(model, (output_layer, "top", x_spec), build)

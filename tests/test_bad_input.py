@@ -1,0 +1,120 @@
+"""Bad input of every argument: a ``TypeError``/``ValueError`` naming the argument, what was
+expected and what came; nothing is changed by the failed call.
+
+Covers the seed-API issue's item 8, one test case per class of bad input.
+"""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from refdeconv import DeconvNet
+
+L = keras.layers
+
+
+@pytest.fixture(scope="module")
+def model():
+    keras.utils.set_random_seed(0)
+    return keras.Sequential([keras.Input((6, 6, 2)), L.Conv2D(3, 3, activation="relu", name="conv"),
+                             L.Flatten(name="flat"), L.Dense(4, name="logits")])
+
+
+X = np.random.default_rng(0).normal(size=(3, 6, 6, 2)).astype(np.float32)
+T = np.eye(4, dtype=np.float32)[[0, 1, 2]]
+NAN_X = X.copy()
+NAN_X[1, 2, 3, 0] = np.nan
+INF_T = T.copy()
+INF_T[2, 1] = np.inf
+
+EXPLAIN_CASES = {
+    "inputs of the wrong rank": (dict(inputs=X[0], targets=T), ValueError, ["inputs", "(None, 6, 6, 2)", "(6, 6, 2)"]),
+    "inputs of a wrong sample shape": (dict(inputs=X[:, :5], targets=T), ValueError, ["inputs", "(3, 5, 6, 2)"]),
+    "a vector of inputs": (dict(inputs=np.zeros(3), targets=T), ValueError, ["inputs", "at least 2 axes", "(3,)"]),
+    "non-numeric inputs": (dict(inputs=np.full((3, 6, 6, 2), "a"), targets=T), TypeError, ["inputs", "real numbers", "str"]),
+    "complex inputs": (dict(inputs=X.astype(np.complex64), targets=T), TypeError, ["inputs", "complex64"]),
+    "ragged inputs": (dict(inputs=[[1.0, 2.0], [3.0]], targets=T), TypeError, ["inputs", "rectangular"]),
+    "NaN in inputs": (dict(inputs=NAN_X, targets=T), ValueError, ["inputs", "sample 1", "NaN"]),
+    "N mismatch": (dict(inputs=X, targets=T[:2]), ValueError, ["targets", "3 rows", "(2, 4)"]),
+    "wrong target width": (dict(inputs=X, targets=np.eye(5)[:3]), ValueError, ["targets", "(3, 4)", "(3, 5)"]),
+    "labels out of range": (dict(inputs=X, targets=np.array([0, 4, 1])), ValueError, ["targets", "[0, 4)", "4", "sample 1"]),
+    "negative labels": (dict(inputs=X, targets=np.array([0, -1, 1])), ValueError, ["targets", "-1"]),
+    "Inf in targets": (dict(inputs=X, targets=INF_T), ValueError, ["targets", "sample 2", "Inf"]),
+    "non-numeric targets": (dict(inputs=X, targets=np.array(["a", "b", "c"])), TypeError, ["targets", "real numbers"]),
+    "targets beside a Dataset": (
+        dict(inputs=tf.data.Dataset.from_tensor_slices((X, T)), targets=T), ValueError, ["targets", "Dataset", "None"]),
+    "a Dataset of triples": (
+        dict(inputs=tf.data.Dataset.from_tensor_slices((X, T, T))), TypeError, ["inputs", "(x, y)", "3 parts"]),
+    "NaN inside a Dataset": (
+        dict(inputs=tf.data.Dataset.from_tensor_slices((NAN_X, T))), ValueError, ["inputs", "sample 1", "NaN"]),
+    "labels out of range in a Dataset": (
+        dict(inputs=tf.data.Dataset.from_tensor_slices((X, np.array([0, 1, 9])))), ValueError, ["targets", "9", "sample 2"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(EXPLAIN_CASES))
+def test_bad_explain_argument(model, case):
+    kwargs, error, words = EXPLAIN_CASES[case]
+    snapshot = [w.copy() for w in model.get_weights()], X.copy(), T.copy(), NAN_X.copy()
+    with pytest.raises(error) as err:
+        DeconvNet(model, batch_size=2).explain(**kwargs)
+    message = str(err.value)
+    assert all(w in message for w in words), f"{case}: {message!r} lacks one of {words}"
+    for before, after in zip(snapshot[0], model.get_weights()):
+        np.testing.assert_array_equal(before, after)
+    for before, after in zip(snapshot[1:], (X, T, NAN_X)):
+        np.testing.assert_array_equal(before, after)
+
+
+def _subclassed():
+    class Net(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = L.Dense(2)
+
+        def call(self, x):
+            return self.dense(tf.nn.relu(x))
+
+    net = Net()
+    net(np.zeros((1, 3)))
+    return net
+
+
+CONSTRUCTOR_CASES = {
+    "not a Keras model": (lambda m: DeconvNet(lambda x: x), TypeError, ["model", "Keras model", "function"]),
+    "an unknown layer name": (lambda m: DeconvNet(m, output_layer="nope"), ValueError, ["output_layer", "nope", "conv"]),
+    "an index out of range": (lambda m: DeconvNet(m, output_layer=3), ValueError, ["output_layer", "3", "3 layers"]),
+    "a float layer index": (lambda m: DeconvNet(m, output_layer=1.0), TypeError, ["output_layer", "float"]),
+    "a subclassed model cut": (lambda m: DeconvNet(_subclassed(), output_layer=0), ValueError, ["output_layer", "subclassed"]),
+    "batch_size zero": (lambda m: DeconvNet(m, batch_size=0), ValueError, ["batch_size", ">= 1", "0"]),
+    "batch_size float": (lambda m: DeconvNet(m, batch_size=2.5), ValueError, ["batch_size", "2.5"]),
+    "batch_size bool": (lambda m: DeconvNet(m, batch_size=True), ValueError, ["batch_size", "True"]),
+    "operator of two arguments": (lambda m: DeconvNet(m, operator=lambda f, x: f(x)), TypeError, ["operator", "three"]),
+    "operator not callable": (lambda m: DeconvNet(m, operator=3), TypeError, ["operator", "int"]),
+    "unknown operator name": (lambda m: DeconvNet(m, operator="detection"), ValueError, ["operator", "classification"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CONSTRUCTOR_CASES))
+def test_bad_constructor_argument(model, case):
+    make, error, words = CONSTRUCTOR_CASES[case]
+    with pytest.raises(error) as err:
+        make(model)
+    assert all(w in str(err.value) for w in words), f"{case}: {str(err.value)!r} lacks one of {words}"
+
+
+@pytest.mark.parametrize("operator, words", [
+    (lambda f, x, y: f(x) * y, ["operator", "one scalar per sample", "(None, 4)"]),
+    (lambda f, x, y: tf.reduce_sum(f(x) * y), ["operator", "one scalar per sample", "()"]),
+    (lambda f, x, y: tf.reduce_sum(f(x) * y, -1)[:1], ["operator", "one scalar per sample"]),
+])
+def test_operator_output_is_checked_at_the_first_call(model, operator, words):
+    with pytest.raises(ValueError) as err:
+        DeconvNet(model, operator=operator).explain(X, T)
+    assert all(w in str(err.value) for w in words), str(err.value)
+
+
+def test_targets_none_needs_a_class_output(model):
+    with pytest.raises(ValueError, match="targets: class labels need"):
+        DeconvNet(model, output_layer="conv").explain(X, np.array([0, 1, 2]))
