@@ -56,7 +56,7 @@ class Conv:
     def forward(self, x):
         x4 = x[:, None] if self.one_d else x
         w = windows(x4, self.geometry)
-        y = w.reshape(*w.shape[:3], -1) @ self.matrix
+        y = w.reshape(*w.shape[:3], self.matrix.shape[0]) @ self.matrix  # explicit size: empty outputs too
         if self.bias is not None:
             y = y + self.bias
         return y[:, 0] if self.one_d else y
@@ -64,7 +64,7 @@ class Conv:
     def vjp(self, u, inputs, output, rule):
         x4 = inputs[0][:, None] if self.one_d else inputs[0]
         u4 = u[:, None] if self.one_d else u
-        w = (u4 @ self.matrix.T).reshape(*u4.shape[:3], -1, self.channels)
+        w = (u4 @ self.matrix.T).reshape(*u4.shape[:3], len(self.geometry.offsets()), self.channels)
         g = windows_adjoint(w, self.geometry, x4.shape[1:3])
         return (g[:, 0] if self.one_d else g,)
 
