@@ -123,8 +123,11 @@ def main(argv=None) -> None:
                                   keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(10)])
         title = "small CNN"
     else:
-        model = keras.applications.ResNet50(weights=None, input_shape=(64, 64, 3), classes=1000)
-        title = "ResNet50 (weights=None)"
+        # Logits: attribution explains the class score before the softmax (whose backward pass
+        # needs the whole forward pass, which would hide what DeconvNet's rule saves).
+        model = keras.applications.ResNet50(weights=None, input_shape=(64, 64, 3), classes=1000,
+                                            classifier_activation=None)
+        title = "ResNet50 (weights=None, logits)"
     print(f"refdeconv benchmark, TensorFlow {tf.__version__}, CPU, {title}, 64x64, N=128, batch 32")
     s = speed(model, 128, 32, args.repeats)
     print(f"  plain gradient floor (compiled GradientTape): {s['gradient_floor_s']:.3f} s")

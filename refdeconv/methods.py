@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from . import inputs as io
 from . import operators, traced
-from .outputs import aligned_empty, assemble, to_tensor
+from .outputs import Collector, aligned_empty, to_tensor
 from .models import is_graph_model, model_dtype
 
 
@@ -98,7 +98,7 @@ class Explainer:
     def _explain_stream(self, dataset) -> tf.Tensor:
         rank = None if self._input_shape is None else len(self._input_shape)
         batches, pair = io.batched_dataset(dataset, self.batch_size, rank)
-        parts, seen = [], 0
+        maps, seen = Collector(), 0
         for element in batches:  # streamed: one batch in memory at a time, plus the maps so far
             xb, yb = element if pair else (element, None)
             xb = io.as_array(xb, "inputs")
@@ -107,12 +107,12 @@ class Explainer:
             n = int(xb.shape[0])
             if yb is not None:
                 yb = io.targets_for(yb, n, self._output(xb), operators.is_builtin(self.operator), seen)
-            parts.append(self._batch(xb, yb))
+            maps.add(self._batch(xb, yb))
             seen += n
-        sample = (batches.element_spec[0] if pair else batches.element_spec).shape[1:]
-        if not parts:
+        if not seen:
+            sample = (batches.element_spec[0] if pair else batches.element_spec).shape[1:]
             return tf.zeros([0, *[d or 0 for d in sample]], self.dtype)
-        return assemble(parts, parts[0].shape[1:], parts[0].dtype)
+        return maps.tensor()
 
     def _output(self, x):
         """The output shape, from the graph, or (subclassed) from a one-sample forward pass."""
@@ -124,18 +124,22 @@ class Explainer:
     def _batch(self, x, y) -> np.ndarray:
         """Maps of one batch, as a NumPy array of the model's dtype."""
         x = tf.cast(x, self.dtype)
-        x_spec = tf.TensorSpec((None, *x.shape[1:]), self.dtype)
+        x_spec = tf.TensorSpec(x.shape, self.dtype)  # exact: see refdeconv.traced on pruning
         if y is None:
             y = traced.top_class_function(self.model, self.output_layer, x_spec).function(x)
         y = tf.cast(y, self.dtype)
         fn = traced.maps_function(self.model, self.output_layer, self.rule, self.operator, x_spec,
-                                  tf.TensorSpec((None, *y.shape[1:]), self.dtype))
+                                  tf.TensorSpec(y.shape, self.dtype))
         self._note(fn.record)
         try:
+            if not fn.checked:  # the operator's first call: one scalar per sample?
+                scores = fn.scores(x, y)
+                if scores.shape[0] != x.shape[0]:
+                    raise ValueError(f"operator: must return one scalar per sample, shape ({x.shape[0]},), "
+                                     f"got shape {tuple(scores.shape)}")
+                fn.checked = True
             return fn.function(x, y).numpy()
         except tf.errors.InvalidArgumentError as err:
-            if "operator: must return one scalar per sample" in err.message:
-                raise ValueError(f"operator: must return one scalar per sample, shape ({x.shape[0]},)") from None
             lines = [line for line in err.message.splitlines() if line.strip() and "Graph execution" not in line]
             raise ValueError(f"inputs: the model failed on inputs of shape {tuple(x.shape)}: {lines[0]}") from None
 

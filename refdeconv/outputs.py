@@ -1,17 +1,19 @@
 """Assembling the maps of many batches into one ``tf.Tensor`` without a second copy.
 
 A naive ``tf.concat`` of the batch maps holds the output twice at its peak.
-Here the maps are written into one NumPy buffer, aligned as TensorFlow
-requires (64 bytes: TensorFlow's CPU kernels abort on misaligned buffers), and
-handed to TensorFlow through DLPack, which shares the memory. When the number
-of inputs is unknown in advance (a streamed Dataset), batch maps are kept
-until the end and copied into the buffer one by one, each freed once copied;
-the buffer's pages are only touched as they are written, so the resident peak
-stays near one output plus one batch. ``bfloat16`` has no DLPack route in
-TensorFlow and is copied once.
+Here the maps are written into memory refdeconv owns and handed to TensorFlow
+through DLPack, which shares it. With a known number of inputs, that is one
+NumPy buffer aligned as TensorFlow requires (64 bytes: its CPU kernels abort
+on a misaligned buffer). With a streamed Dataset of unknown length it is an
+anonymous memory map grown in place (``mremap`` on Linux: no copy, and only
+the pages written are resident), so the peak stays near one output plus one
+batch; where the map cannot grow in place it is copied once to a larger one.
+``bfloat16`` has no DLPack route in TensorFlow and is copied once.
 """
 
 from __future__ import annotations
+
+import mmap
 
 import numpy as np
 import tensorflow as tf
@@ -29,18 +31,50 @@ def aligned_empty(shape: tuple, dtype) -> np.ndarray:
 
 
 def to_tensor(array: np.ndarray) -> tf.Tensor:
-    """``array`` as a ``tf.Tensor`` sharing its memory (an array from :func:`aligned_empty`)."""
+    """``array`` as a ``tf.Tensor`` sharing its memory when it is 64-byte aligned."""
     if array.size == 0 or array.dtype.name == "bfloat16" or array.ctypes.data % _ALIGN:
         return tf.convert_to_tensor(array)
     return tf.experimental.dlpack.from_dlpack(array.__dlpack__())
 
 
-def assemble(parts: list, sample_shape: tuple, dtype) -> tf.Tensor:
-    """Concatenate batch maps (consumed from ``parts``) into one tensor, freeing each once copied."""
-    out = aligned_empty((sum(len(p) for p in parts), *sample_shape), dtype)
-    start = 0
-    while parts:
-        part = parts.pop(0)
-        out[start : start + len(part)] = part
-        start += len(part)
-    return to_tensor(out)
+def _anonymous(size: int) -> mmap.mmap:
+    """Private anonymous memory: it can grow by ``mremap`` (a shared one would fault past its first size)."""
+    return mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE)
+
+
+class Collector:
+    """Batch maps of a stream of unknown length, appended into one growing anonymous memory map.
+
+    The map is page-aligned, so the result goes to TensorFlow without a copy.
+    """
+
+    def __init__(self):
+        self.memory, self.used, self.count = None, 0, 0
+        self.sample, self.dtype = None, None
+
+    def add(self, part: np.ndarray) -> None:
+        """Append the maps of one batch (``(n, *sample)``)."""
+        data = np.ascontiguousarray(part)
+        self.sample, self.dtype = data.shape[1:], data.dtype
+        end = self.used + data.nbytes
+        if self.memory is None:
+            self.memory = _anonymous(max(end, mmap.PAGESIZE))
+        elif end > len(self.memory):
+            self._grow(max(end, 2 * len(self.memory)))
+        with memoryview(self.memory) as view:
+            view[self.used : end] = data.reshape(-1).view(np.uint8)
+        self.used, self.count = end, self.count + len(data)
+
+    def _grow(self, size: int) -> None:
+        try:
+            self.memory.resize(size)  # mremap: in place, no copy
+        except (OSError, SystemError, ValueError, TypeError):
+            larger = _anonymous(size)
+            larger[: self.used] = self.memory[: self.used]
+            self.memory.close()
+            self.memory = larger
+
+    def tensor(self) -> tf.Tensor:
+        """All maps appended so far, as one tensor sharing the collector's memory."""
+        maps = np.frombuffer(self.memory, self.dtype, count=self.used // self.dtype.itemsize)
+        return to_tensor(maps.reshape(self.count, *self.sample))
