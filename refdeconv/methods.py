@@ -15,7 +15,7 @@ import tensorflow as tf
 from . import inputs as io
 from . import operators, traced
 from .outputs import Collector, aligned_empty, to_tensor
-from .models import is_graph_model, model_dtype
+from .models import graph_shapes, model_dtype
 
 
 class Explainer:
@@ -55,9 +55,7 @@ class Explainer:
         self.batch_size = io.check_batch_size(batch_size)
         self.operator = operators.resolve(operator)
         forward = traced.forward_of(model, output_layer)  # raises for a bad output_layer
-        graph = is_graph_model(forward)
-        self._input_shape = tuple(forward.inputs[0].shape) if graph else None
-        self._output_shape = tuple(forward.outputs[0].shape) if graph else None
+        self._input_shape, self._output_shape = graph_shapes(forward)
         self.rules_applied: list[dict] = []
         self._warned = False
 

@@ -31,9 +31,23 @@ def is_graph_model(model) -> bool:
     return bool(getattr(model, "_is_graph_network", False))
 
 
+def graph_shapes(model) -> tuple:
+    """``(input shape, output shape)`` of a built graph model; ``(None, None)`` when they are unknown
+    (a subclassed model, or a Sequential model that has not been built yet)."""
+    if not is_graph_model(model):
+        return None, None
+    try:
+        return tuple(model.inputs[0].shape), tuple(model.outputs[0].shape)
+    except (AttributeError, ValueError, IndexError, TypeError):
+        return None, None
+
+
 def model_dtype(model) -> str:
     """The floating dtype the model computes in: its input's, else its weights', else its policy's."""
-    inputs = getattr(model, "inputs", None) if is_graph_model(model) else None
+    try:
+        inputs = model.inputs if is_graph_model(model) else None
+    except (AttributeError, ValueError):
+        inputs = None
     if inputs:
         return np.dtype(keras.backend.standardize_dtype(inputs[0].dtype)).name if inputs[0].dtype != "bfloat16" else "bfloat16"
     if model.weights:
@@ -66,4 +80,7 @@ def cut(model, output_layer):
             f"output_layer: model {model.name!r} is subclassed ({type(model).__name__}); its `call` is Python "
             "code, so it has no graph to cut at a layer. Use output_layer=None, or build it as a Functional model"
         )
+    if graph_shapes(model)[0] is None:
+        raise ValueError(f"output_layer: model {model.name!r} has not been built, so it has no graph to cut yet; "
+                         "give it an Input or call it once on data")
     return library.Model(model.inputs, resolve_layer(model, output_layer).output)

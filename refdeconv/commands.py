@@ -1,0 +1,143 @@
+"""The user-facing subcommands ``refdeconv demo``, ``refdeconv explain`` and ``refdeconv bench``.
+
+Errors in files or arguments are reported as one line on standard error with
+exit code 2, never a traceback (:class:`UsageError`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+METHODS = ("deconvnet", "gradient", "guided")
+
+
+class UsageError(Exception):
+    """A bad file or argument: the CLI prints ``refdeconv <command>: error: <message>`` and exits 2."""
+
+
+def add_parsers(subparsers) -> None:
+    """Register ``demo``, ``explain`` and ``bench`` on an ``argparse`` subparsers object."""
+    demo = subparsers.add_parser("demo", help="train a small CNN on generated shapes and explain it (no download)")
+    demo.add_argument("--out", default="refdeconv-demo", help="output folder (default ./refdeconv-demo)")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.set_defaults(run=run_demo)
+
+    explain = subparsers.add_parser("explain", help="explain a saved Keras model on inputs from a .npy file")
+    explain.add_argument("--model", required=True, help="a .keras model file")
+    explain.add_argument("--inputs", required=True, help="a .npy array (N, ...) of inputs")
+    explain.add_argument("--targets", help="a .npy array: one-hot (N, classes) or labels (N,); default: top class")
+    explain.add_argument("--method", choices=METHODS, default="deconvnet")
+    explain.add_argument("--output-layer", help="layer name or index where the model is cut")
+    explain.add_argument("--batch-size", type=int, default=32)
+    explain.add_argument("--out", required=True, help="where to write the maps (.npy)")
+    explain.add_argument("--png", help="also write a figure of the first inputs and their maps")
+    explain.add_argument("--unsafe", action="store_true",
+                         help="load models with Lambda layers (Keras safe mode off: runs the file's Python code)")
+    explain.set_defaults(run=run_explain)
+
+    bench = subparsers.add_parser("bench", help="speed against the plain-gradient floor, and memory")
+    bench.add_argument("--quick", action="store_true")
+    bench.set_defaults(run=lambda args: __import__("refdeconv.bench", fromlist=["main"]).main(
+        ["--quick"] if args.quick else []))
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from .demo import run
+
+    result = run(args.out, seed=args.seed)
+    print(f"held-out accuracy {result['accuracy']:.1%}; wrote {result['out']}/demo.png and maps.npz "
+          f"in {result['seconds']:.0f} s")
+    return 0
+
+
+def _load_array(path: str, name: str) -> np.ndarray:
+    try:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.ndarray):
+            loaded.close()
+            raise UsageError(f"{name}: {path} is an .npz archive (or another zip file), not a .npy array")
+        return loaded
+    except FileNotFoundError:
+        raise UsageError(f"{name}: no such file: {path}") from None
+    except (ValueError, OSError) as err:
+        raise UsageError(f"{name}: {path} is not a .npy array without pickles ({err})") from None
+
+
+def _load_model(path: str, unsafe: bool):
+    import keras
+
+    if not Path(path).is_file():
+        raise UsageError(f"--model: no such file: {path}")
+    try:
+        return keras.models.load_model(path, compile=False, safe_mode=not unsafe)
+    except ValueError as err:
+        if "safe_mode" in str(err) or "Lambda" in str(err):
+            raise UsageError(
+                f"--model: {path} contains a Lambda layer, whose Python code Keras's safe mode refuses to run; "
+                "pass --unsafe if you trust the file"
+            ) from None
+        raise UsageError(f"--model: {path} could not be loaded: {str(err).splitlines()[0]}") from None
+    except (OSError, TypeError, KeyError) as err:
+        raise UsageError(f"--model: {path} is not a Keras model file ({str(err).splitlines()[0]})") from None
+
+
+def _layer(value: str | None):
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return value
+
+
+def _progress(done: int, total: int) -> None:
+    width = 30
+    filled = width * done // max(total, 1)
+    print(f"\rexplaining [{'#' * filled}{'.' * (width - filled)}] {done}/{total}", end="", file=sys.stderr, flush=True)
+
+
+def run_explain(args: argparse.Namespace) -> int:
+    from . import DeconvNet, Gradient, GuidedBackprop
+
+    if not Path(args.out).resolve().parent.is_dir():
+        raise UsageError(f"--out: cannot write {args.out}: its folder does not exist")
+    x = _load_array(args.inputs, "--inputs")
+    targets = None if args.targets is None else _load_array(args.targets, "--targets")
+    model = _load_model(args.model, args.unsafe)
+    method = {"deconvnet": DeconvNet, "gradient": Gradient, "guided": GuidedBackprop}[args.method]
+    try:
+        explainer = method(model, output_layer=_layer(args.output_layer), batch_size=args.batch_size)
+        if targets is not None and len(targets) != len(x):
+            raise ValueError(f"targets: expected {len(x)} rows, one per input, got shape {targets.shape}")
+        chunk = 8 * args.batch_size  # maps do not depend on batching: explain in chunks to show progress
+        parts = []
+        for start in range(0, max(len(x), 1), chunk):
+            stop = start + chunk
+            parts.append(explainer.explain(x[start:stop], None if targets is None else targets[start:stop]).numpy())
+            if len(x) > chunk:
+                _progress(min(stop, len(x)), len(x))
+        if len(x) > chunk:
+            print(file=sys.stderr)
+    except (ValueError, TypeError) as err:
+        raise UsageError(str(err).splitlines()[0]) from None
+    except Exception as err:  # the file's own code failed (e.g. a Lambda whose globals were not saved)
+        message = next((line for line in str(err).splitlines() if line.strip()), type(err).__name__)
+        raise UsageError(f"--model: {args.model} failed when called: {type(err).__name__}: {message}") from None
+    maps = np.concatenate(parts)
+    try:
+        np.save(args.out, maps)
+    except OSError as err:
+        raise UsageError(f"--out: cannot write {args.out}: {err.strerror}") from None
+    if args.png:
+        from .plot import plot_maps
+
+        try:
+            plot_maps(x[:6], {type(explainer).__name__: maps[:6]}, args.png)
+        except ImportError as err:
+            raise UsageError(f"--png: {err}") from None
+    print(f"wrote {args.out}: maps of shape {maps.shape} ({args.method})")
+    return 0

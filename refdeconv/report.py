@@ -1,0 +1,124 @@
+"""Writing an audit :class:`~refdeconv.audit.Report`: the printed table, ``report.json``,
+``report.md`` and ``report.png``.
+
+The table gives, per case, the scaled error of the candidate's map against each
+rule's reference (``refdeconv.testing.map_error``, worst sample), the rule it
+matches and whether it passes; the findings below it group the cases by the
+rule the candidate matched instead of the asked one. The figure shows, per
+case, one sample's map from the candidate next to the reference's
+(channels summed); it needs matplotlib (``pip install "refdeconv[plot]"``)
+and is skipped with a notice without it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+LEGEND = "scaled error of the map against each rule's reference (tolerance: refdeconv.testing.TOLERANCES of the dtype)"
+_COLUMNS = ("case", "inputs", "dtype", "ties", "deconvnet", "gradient", "guided", "matches", "result")
+
+
+def _rows(report) -> list[tuple]:
+    rows = []
+    for e in report.cases:
+        errors = [f"{e['errors'][r]:.2e}" if e["errors"] else "-" for r in ("deconvnet", "gradient", "guided")]
+        rows.append((e["name"], str(tuple(e["input_shape"])), e["dtype"] or "-", "yes" if e["ties"] else "no",
+                     *errors, e["matches"], "pass" if e["passed"] else "FAIL"))
+    return rows
+
+
+def summary(report) -> str:
+    """One line: how many cases pass, and what was audited for which rule."""
+    verdict = "PASS" if report.failed == 0 else "FAIL"
+    return (f"{verdict}: {report.passed} of {len(report.cases)} cases pass; "
+            f"{report.candidate} audited for the {report.rule} rule")
+
+
+def findings(report) -> list[str]:
+    """One line per rule (or error) the candidate showed instead of the asked rule."""
+    lines, seen = [], {}
+    for e in report.cases:
+        if not e["passed"]:
+            what = "raised or returned a bad map" if e["error"] else f"matches {e['matches']}"
+            seen.setdefault(what, []).append(e["name"])
+    for what, names in seen.items():
+        lines.append(f"{what} on {len(names)} case(s): {', '.join(names)}")
+    lines += [f"{e['name']}: {e['error']}" for e in report.cases if e["error"]]
+    return lines
+
+
+def table(report) -> str:
+    """The plain-text table, its legend, the findings and the summary."""
+    rows = [_COLUMNS, *_rows(report)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(_COLUMNS))]
+    lines = [LEGEND]
+    lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    return "\n".join([*lines, "", *findings(report), summary(report)])
+
+
+def markdown(report) -> str:
+    """``report.md``: versions, summary, the table, the findings."""
+    meta = report.as_json()
+    head = ["# refdeconv audit", "",
+            f"- candidate: `{report.candidate}`, asked rule: `{report.rule}`",
+            f"- refdeconv {meta['refdeconv_version']}, TensorFlow {meta['tensorflow_version']}",
+            f"- {summary(report)}", "",
+            f"{LEGEND}; `refdeconv.testing.map_error`, worst sample.", "",
+            "| " + " | ".join(_COLUMNS) + " |", "|" + "---|" * len(_COLUMNS)]
+    rows = ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in _rows(report)]
+    found = [f"- {line}" for line in findings(report)]
+    return "\n".join([*head, *rows, *(["", "## Findings", "", *found] if found else [])]) + "\n"
+
+
+def _image(m: np.ndarray) -> np.ndarray:
+    """One sample's map as a 2-D image: ``(W,)`` a strip, ``(T, W)`` as is, ``(H, W, C)`` summed over C."""
+    m = np.asarray(m, np.float64)
+    return m[None] if m.ndim == 1 else m if m.ndim == 2 else m.sum(axis=-1)
+
+
+def figure(report, path: Path) -> bool:
+    """Write ``report.png``; ``False`` (and a notice on stderr) without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from matplotlib import pyplot as plt
+    except ImportError:
+        print("report.png skipped: matplotlib is not installed (pip install \"refdeconv[plot]\")", file=sys.stderr)
+        return False
+    per_row = 4
+    rows = max(1, -(-len(report.cases) // per_row))
+    fig, axes = plt.subplots(rows, 2 * per_row, figsize=(2 * per_row * 1.6, rows * 1.7), squeeze=False)
+    for ax in axes.flat:
+        ax.set_axis_off()
+    for k, entry in enumerate(report.cases):
+        got, expected = report.maps[entry["name"]]
+        scale = float(np.abs(expected).max()) or 1.0
+        color = "black" if entry["passed"] else "red"
+        for j, (m, label) in enumerate(((got, "candidate"), (expected, f"reference {report.rule}"))):
+            ax = axes[k // per_row, 2 * (k % per_row) + j]
+            if m is None:
+                ax.text(0.5, 0.5, "error", ha="center", va="center", color="red", transform=ax.transAxes)
+            else:
+                ax.imshow(_image(m), cmap="RdBu_r", vmin=-scale, vmax=scale, aspect="auto", interpolation="nearest")
+            title = f"{entry['name']}\n{label}" if j == 0 else f"{entry['matches']}\n{label}"
+            ax.set_title(title, fontsize=7, color=color)
+    fig.suptitle(summary(report), fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 0.98))
+    fig.savefig(path, dpi=72)
+    plt.close(fig)
+    return True
+
+
+def write(report, out) -> list[Path]:
+    """Write ``report.json``, ``report.md`` and (with matplotlib) ``report.png`` into ``out``; the paths written."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(json.dumps(report.as_json(), indent=2) + "\n")
+    (out / "report.md").write_text(markdown(report))
+    png = [out / "report.png"] if figure(report, out / "report.png") else []
+    return [out / "report.json", out / "report.md", *png]
