@@ -11,14 +11,13 @@ Run: ``python benchmarks/bench_reference.py [--repeats R]``.
 """
 
 import argparse
-import statistics
-import time
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from refdeconv import reference
+from refdeconv.bench import median_seconds
 
 
 def _model():
@@ -35,14 +34,9 @@ def _model():
     ])
 
 
-def _median_seconds(fn, repeats):
+def _warm_median(fn, repeats):
     fn()  # warm-up: TensorFlow traces, NumPy touches its buffers
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return median_seconds(fn, repeats)
 
 
 def main():
@@ -60,8 +54,8 @@ def main():
             score = tf.reduce_sum(model(xt) * targets)
         return tape.gradient(score, xt)
 
-    ref = _median_seconds(lambda: reference.attribution(model, x, targets, rule="deconvnet"), args.repeats)
-    tfg = _median_seconds(lambda: gradient(tf.constant(x)).numpy(), args.repeats)
+    ref = _warm_median(lambda: reference.attribution(model, x, targets, rule="deconvnet"), args.repeats)
+    tfg = _warm_median(lambda: gradient(tf.constant(x)).numpy(), args.repeats)
     print(f"reference.attribution (8x32x32x3, 3 conv, 2 max-pool, dense): {ref * 1e3:.1f} ms (median of {args.repeats})")
     print(f"compiled tf.GradientTape gradient, same model and batch:      {tfg * 1e3:.1f} ms")
     print(f"ratio reference / TensorFlow: {ref / tfg:.1f}x")

@@ -31,7 +31,8 @@ import tensorflow as tf
 from . import DeconvNet, traced
 
 
-def _median(fn, repeats: int) -> float:
+def median_seconds(fn, repeats: int) -> float:
+    """Median wall time of ``repeats`` calls of ``fn`` (warm it up first)."""
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -66,7 +67,7 @@ def speed(model, n: int, batch: int, repeats: int) -> dict:
     floor()
     explainer = DeconvNet(model, batch_size=batch)
     explainer.explain(x, y)
-    warm_floor, warm = _median(floor, repeats), _median(lambda: explainer.explain(x, y), repeats)
+    warm_floor, warm = median_seconds(floor, repeats), median_seconds(lambda: explainer.explain(x, y), repeats)
     start = time.perf_counter()
     DeconvNet(model, batch_size=batch).explain(x, y)
     new = time.perf_counter() - start
@@ -113,6 +114,7 @@ def memory(n: int, batch: int) -> dict:
 
 
 def main(argv=None) -> None:
+    """Run the benchmark and print its figures (``python -m refdeconv.bench [--quick] [--repeats R]``)."""
     parser = argparse.ArgumentParser(prog="python -m refdeconv.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a small CNN and 1,000 images instead of ResNet50 and 10,000")
     parser.add_argument("--repeats", type=int, default=3)

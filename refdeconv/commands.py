@@ -46,6 +46,7 @@ def add_parsers(subparsers) -> None:
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    """``refdeconv demo``: train, explain, write ``demo.png`` and ``maps.npz``; returns the exit code."""
     from .demo import run
 
     result = run(args.out, seed=args.seed)
@@ -101,6 +102,7 @@ def _progress(done: int, total: int) -> None:
 
 
 def run_explain(args: argparse.Namespace) -> int:
+    """``refdeconv explain``: load the model and arrays, write the maps (and a figure); returns the exit code."""
     from . import DeconvNet, Gradient, GuidedBackprop
 
     if not Path(args.out).resolve().parent.is_dir():

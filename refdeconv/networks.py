@@ -61,6 +61,7 @@ class ReLUInCall(L.Layer):
     """A custom layer whose ``call`` is ``tf.nn.relu`` (no Keras activation involved)."""
 
     def call(self, x):
+        """``tf.nn.relu(x)``."""
         return tf.nn.relu(x)
 
 

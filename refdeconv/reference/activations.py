@@ -42,16 +42,19 @@ class ReLU:
         self.fused_relu6 = max_value == 6 and threshold == 0
 
     def forward(self, z):
+        """``min(max_value, z * 1[z > threshold])``."""
         y = np.where(z > self.threshold, z, 0.0)
         return y if self.max_value is None else np.minimum(y, self.max_value)
 
     def active(self, z):
+        """Where the unit is active: ``threshold < z < max_value`` (boundaries: see the class notes)."""
         on = z > self.threshold
         if self.max_value is not None:
             on &= (z < self.max_value) if self.fused_relu6 else (z <= self.max_value)
         return on
 
     def vjp(self, u, inputs, output, rule):
+        """The rule's signal: ``relu_backward(u, active(z), rule)``."""
         return (relu_backward(u, self.active(inputs[0]), rule),)
 
 
@@ -86,9 +89,11 @@ class Elementwise:
         self.function, self.derivative = ELEMENTWISE[name]
 
     def forward(self, z):
+        """``f(z)``."""
         return self.function(z, *self.params)
 
     def vjp(self, u, inputs, output, rule):
+        """``u * f'(z)`` whatever the rule."""
         return (u * self.derivative(inputs[0], *self.params),)
 
 
@@ -99,8 +104,10 @@ class Softmax:
         self.axis = axis
 
     def forward(self, z):
+        """``exp(z) / sum(exp(z))`` along ``axis`` (shifted by the maximum for stability)."""
         e = np.exp(z - z.max(axis=self.axis, keepdims=True))
         return e / e.sum(axis=self.axis, keepdims=True)
 
     def vjp(self, u, inputs, output, rule):
+        """``y * (u - sum(u * y))`` along ``axis``."""
         return (output * (u - (u * output).sum(axis=self.axis, keepdims=True)),)

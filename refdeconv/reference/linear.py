@@ -25,10 +25,12 @@ class Dense:
         self.kernel, self.bias = kernel, bias
 
     def forward(self, x):
+        """``y = x K + b`` on the last axis."""
         y = np.tensordot(x, self.kernel, axes=([-1], [0]))
         return y if self.bias is None else y + self.bias
 
     def vjp(self, u, inputs, output, rule):
+        """``x* = u K^T``."""
         return (np.tensordot(u, self.kernel, axes=([-1], [1])),)
 
 
@@ -54,6 +56,7 @@ class Conv:
         self.channels, self.bias = kernel.shape[2], bias
 
     def forward(self, x):
+        """``y = W(x) M + b``: windows times the kernel matrix."""
         x4 = x[:, None] if self.one_d else x
         w = windows(x4, self.geometry)
         y = w.reshape(*w.shape[:3], self.matrix.shape[0]) @ self.matrix  # explicit size: empty outputs too
@@ -62,6 +65,7 @@ class Conv:
         return y[:, 0] if self.one_d else y
 
     def vjp(self, u, inputs, output, rule):
+        """``x* = W^T(u M^T)``: transposed filters, scattered back through the windows."""
         x4 = inputs[0][:, None] if self.one_d else inputs[0]
         u4 = u[:, None] if self.one_d else u
         w = (u4 @ self.matrix.T).reshape(*u4.shape[:3], len(self.geometry.offsets()), self.channels)
@@ -83,9 +87,11 @@ class Affine:
         self.scale, self.shift = scale, shift
 
     def forward(self, x):
+        """``y = x * scale + shift``."""
         return x * self.scale + self.shift
 
     def vjp(self, u, inputs, output, rule):
+        """``x* = u * scale``."""
         return (u * self.scale,)
 
 
@@ -96,9 +102,11 @@ class Reshape:
         self.shape = tuple(shape)
 
     def forward(self, x):
+        """``x`` reshaped to ``(N, *shape)``."""
         return x.reshape(x.shape[0], *self.shape)
 
     def vjp(self, u, inputs, output, rule):
+        """``u`` reshaped back to the input's shape."""
         return (u.reshape(inputs[0].shape),)
 
 
@@ -106,9 +114,11 @@ class Identity:
     """Layers that are the identity at inference (``Dropout`` and its kin, ``InputLayer``)."""
 
     def forward(self, x):
+        """``y = x``."""
         return x
 
     def vjp(self, u, inputs, output, rule):
+        """``x* = u``."""
         return (u,)
 
 
@@ -116,9 +126,11 @@ class Add:
     """Sum of several tensors (``Add``); the adjoint copies ``u`` to every input."""
 
     def forward(self, *xs):
+        """``y = x_1 + ... + x_k``."""
         return sum(xs[1:], xs[0])
 
     def vjp(self, u, inputs, output, rule):
+        """``x_i* = u`` for every input."""
         return tuple(u for _ in inputs)
 
 
@@ -129,8 +141,10 @@ class Concatenate:
         self.axis = axis
 
     def forward(self, *xs):
+        """The inputs joined along ``axis``."""
         return np.concatenate(xs, axis=self.axis)
 
     def vjp(self, u, inputs, output, rule):
+        """``u`` split back along ``axis``, one piece per input."""
         cuts = np.cumsum([x.shape[self.axis] for x in inputs])[:-1]
         return tuple(np.split(u, cuts, axis=self.axis))

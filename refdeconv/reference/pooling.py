@@ -53,9 +53,11 @@ class MaxPool(_Pool):
     """
 
     def forward(self, x):
+        """The maximum of each window (padding never wins)."""
         return self._drop(windows(self._lift(x), self.geometry, fill=-np.inf).max(axis=3))
 
     def vjp(self, u, inputs, output, rule):
+        """Unpooling: each window's ``u`` sent to its switch, overlaps accumulated."""
         x4 = self._lift(inputs[0])
         w = windows(x4, self.geometry, fill=-np.inf)
         k = np.arange(w.shape[3])[:, None]
@@ -73,10 +75,12 @@ class AvgPool(_Pool):
         return windows(ones, self.geometry).sum(axis=3)
 
     def forward(self, x):
+        """The mean of each window's real (non-padding) positions."""
         x4 = self._lift(x)
         return self._drop(windows(x4, self.geometry).sum(axis=3) / self._count(x4.shape[1:3]))
 
     def vjp(self, u, inputs, output, rule):
+        """``u / count`` spread over each window's positions, overlaps accumulated."""
         x4 = self._lift(inputs[0])
         share = self._lift(u) / self._count(x4.shape[1:3])
         k = len(self.geometry.offsets())
@@ -91,9 +95,11 @@ class GlobalAvgPool:
         self.keepdims = keepdims
 
     def forward(self, x):
+        """The mean over all spatial axes."""
         return x.mean(axis=tuple(range(1, x.ndim - 1)), keepdims=self.keepdims)
 
     def vjp(self, u, inputs, output, rule):
+        """``u / (number of positions)`` broadcast to every position."""
         x = inputs[0]
         axes = tuple(range(1, x.ndim - 1))
         u = u if self.keepdims else np.expand_dims(u, axes)
@@ -107,9 +113,11 @@ class GlobalMaxPool:
         self.keepdims = keepdims
 
     def forward(self, x):
+        """The maximum over all spatial axes."""
         return x.max(axis=tuple(range(1, x.ndim - 1)), keepdims=self.keepdims)
 
     def vjp(self, u, inputs, output, rule):
+        """``u`` split equally among the tied maxima of each channel."""
         x = inputs[0]
         axes = tuple(range(1, x.ndim - 1))
         top = x == x.max(axis=axes, keepdims=True)
