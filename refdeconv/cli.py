@@ -142,10 +142,15 @@ def _quiet_tensorflow() -> None:
 def main(argv=None) -> int:
     """Run the command line; returns the exit code (0 pass, 1 fail, 2 usage or input error)."""
     args = parser().parse_args(argv)
-    warnings.formatwarning = lambda message, category, *rest, **kw: f"refdeconv: {category.__name__}: {message}\n"
     _quiet_tensorflow()
-    try:
-        return args.run(args)
-    except (commands.UsageError, ValueError, TypeError, OSError) as err:
-        print(f"refdeconv {args.command}: error: {err}", file=sys.stderr)
-        return 2
+    with warnings.catch_warnings():  # warnings as one line each, for this run only
+        warnings.showwarning = _one_line_warning
+        try:
+            return args.run(args)
+        except (commands.UsageError, ValueError, TypeError, OSError) as err:
+            print(f"refdeconv {args.command}: error: {err}", file=sys.stderr)
+            return 2
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"refdeconv: {category.__name__}: {message}", file=file or sys.stderr)

@@ -42,7 +42,7 @@ def unsupported(layer, why: str) -> NotImplementedError:
 
 
 def _weight(variable) -> np.ndarray | None:
-    return None if variable is None else np.asarray(keras.ops.convert_to_numpy(variable), np.float64)
+    return None if variable is None else np.asarray(variable.numpy(), np.float64)
 
 
 def _leaky(slope: float):
