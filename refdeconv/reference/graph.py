@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 
+from ..models import resolve_layer
 from .layers import translate, unsupported
 
 
@@ -104,19 +105,7 @@ def output_tensor(model, output_layer):
     """The symbolic output of ``model`` cut at ``output_layer`` (name, index or ``None``)."""
     if output_layer is None:
         return _model_io(model)[1]
-    if isinstance(output_layer, str):
-        try:
-            layer = model.get_layer(name=output_layer)
-        except ValueError as err:
-            raise ValueError(f"output_layer: no layer named {output_layer!r} in model {model.name!r}") from err
-    elif isinstance(output_layer, (int, np.integer)) and not isinstance(output_layer, bool):
-        if not -len(model.layers) <= output_layer < len(model.layers):
-            raise ValueError(
-                f"output_layer: index {output_layer} out of range for {len(model.layers)} layers of {model.name!r}"
-            )
-        layer = model.layers[output_layer]
-    else:
-        raise TypeError(f"output_layer: expected a layer name, an index or None, got {type(output_layer).__name__}")
+    layer = resolve_layer(model, output_layer)  # the explainers' own lookup: one meaning of output_layer
     return layer.output
 
 
