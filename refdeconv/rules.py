@@ -122,31 +122,33 @@ def family_relu(z, max_value, threshold, forward, rule: str):
     return relu_family(z)
 
 
-def _keras3_target():
+def _targets() -> list:
+    """``(owner, attribute, slope keyword, wrap)`` of every function through which Keras computes a ReLU
+    activation: Keras 3's ``ReLU.static_call`` (a staticmethod) and, when loaded, tf-keras's ``backend.relu``."""
     from keras.src.activations import activations
 
-    original = activations.ReLU.static_call
+    targets = [(activations.ReLU, "static_call", "negative_slope", staticmethod)]
+    if "tf_keras.src.backend" in sys.modules:
+        targets.append((sys.modules["tf_keras.src.backend"], "relu", "alpha", lambda f: f))
+    return targets
 
-    def patched(x, negative_slope=0.0, max_value=None, threshold=0.0, *, rule, record):
-        if negative_slope != 0.0 or (max_value is None and threshold == 0.0):
-            return original(x, negative_slope, max_value, threshold)  # Relu op, or not a ReLU
+
+def _routed(original, slope_name: str, rule: str, record: list):
+    """``original`` with its capped and thresholded calls routed through :func:`family_relu`.
+
+    A plain ReLU is left to the op-level override (it emits ``Relu``), and one
+    with a negative slope is a leaky ReLU, not a ReLU: both call ``original``.
+    """
+
+    def relu(x, *args, **kwargs):
+        params = {**dict(zip((slope_name, "max_value", "threshold"), args)), **kwargs}
+        slope, max_value, threshold = params.get(slope_name, 0.0), params.get("max_value"), params.get("threshold", 0.0)
+        if slope != 0.0 or (max_value is None and threshold == 0.0):
+            return original(x, *args, **kwargs)
         record.append(_record_entry(max_value, threshold, rule))
         return family_relu(x, max_value, threshold, lambda z: original(z, 0.0, max_value, threshold), rule)
 
-    return activations.ReLU, "static_call", original, patched, staticmethod
-
-
-def _tf_keras_target():
-    backend = sys.modules["tf_keras.src.backend"]
-    original = backend.relu
-
-    def patched(x, alpha=0.0, max_value=None, threshold=0.0, *, rule, record):
-        if alpha != 0.0 or (max_value is None and threshold == 0.0):
-            return original(x, alpha, max_value, threshold)
-        record.append(_record_entry(max_value, threshold, rule))
-        return family_relu(x, max_value, threshold, lambda z: original(z, 0.0, max_value, threshold), rule)
-
-    return backend, "relu", original, patched, lambda f: f
+    return relu
 
 
 def _record_entry(max_value, threshold, rule) -> dict:
@@ -176,21 +178,14 @@ def override(rule: str, record: list):
     if rule == "gradient":
         yield
         return
-    targets = [_keras3_target()] + ([_tf_keras_target()] if "tf_keras.src.backend" in sys.modules else [])
+    targets = _targets()
     graph = tf.compat.v1.get_default_graph()
     with _LOCK, graph.gradient_override_map(_OVERRIDES[rule]):
         saved = [(owner, attr, vars(owner)[attr]) for owner, attr, *_ in targets]
         try:
-            for owner, attr, _, patched, wrap in targets:
-                setattr(owner, attr, wrap(_bind(patched, rule, record)))
+            for owner, attr, slope_name, wrap in targets:
+                setattr(owner, attr, wrap(_routed(getattr(owner, attr), slope_name, rule, record)))
             yield
         finally:
             for owner, attr, descriptor in saved:
                 setattr(owner, attr, descriptor)
-
-
-def _bind(patched, rule, record):
-    def bound(*args, **kwargs):
-        return patched(*args, rule=rule, record=record, **kwargs)
-
-    return bound
