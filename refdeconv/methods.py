@@ -81,11 +81,8 @@ class Explainer:
             if targets is not None:
                 raise ValueError("targets: must be None when inputs is a tf.data.Dataset, which yields its own targets")
             return self._explain_stream(inputs)
-        x = io.as_array(inputs, "inputs")
-        io.check_inputs(x, self._input_shape)
-        io.check_finite(x, "inputs")
+        x, y = self._checked(inputs, targets)
         n = int(x.shape[0])
-        y = None if targets is None else io.targets_for(targets, n, self._output(x), operators.is_builtin(self.operator))
         out = aligned_empty(tuple(x.shape), tf.as_dtype(self.dtype).as_numpy_dtype)
         step = n if self.batch_size is None else self.batch_size
         for start in range(0, n, max(step, 1)):
@@ -98,19 +95,26 @@ class Explainer:
         batches, pair = io.batched_dataset(dataset, self.batch_size, rank)
         maps, seen = Collector(), 0
         for element in batches:  # streamed: one batch in memory at a time, plus the maps so far
-            xb, yb = element if pair else (element, None)
-            xb = io.as_array(xb, "inputs")
-            io.check_inputs(xb, self._input_shape)
-            io.check_finite(xb, "inputs", seen)
-            n = int(xb.shape[0])
-            if yb is not None:
-                yb = io.targets_for(yb, n, self._output(xb), operators.is_builtin(self.operator), seen)
+            xb, yb = self._checked(*(element if pair else (element, None)), offset=seen)
             maps.add(self._batch(xb, yb))
-            seen += n
+            seen += int(xb.shape[0])
         if not seen:
             sample = (batches.element_spec[0] if pair else batches.element_spec).shape[1:]
             return tf.zeros([0, *[d or 0 for d in sample]], self.dtype)
         return maps.tensor()
+
+    def _checked(self, inputs, targets, offset: int = 0):
+        """``(x, y)`` validated: inputs against the model, targets against the output (``y`` may be None).
+
+        ``offset`` numbers the samples of a streamed batch in error messages.
+        """
+        x = io.as_array(inputs, "inputs")
+        io.check_inputs(x, self._input_shape)
+        io.check_finite(x, "inputs", offset)
+        if targets is None:
+            return x, None
+        strict = operators.is_builtin(self.operator)
+        return x, io.targets_for(targets, int(x.shape[0]), self._output(x), strict, offset)
 
     def _output(self, x):
         """The output shape, from the graph, or (subclassed) from a one-sample forward pass."""
