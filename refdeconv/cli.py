@@ -26,7 +26,7 @@ import warnings
 from . import commands
 
 DEFAULT_OUT = "refdeconv-audit"
-RULE_NAMES = ("deconvnet", "gradient", "guided")
+RULE_NAMES = ("deconvnet", "gradient", "guided")  # cases.RULES, spelled here: parsing must not import TensorFlow
 
 
 def _progress(i: int, total: int, name: str) -> None:

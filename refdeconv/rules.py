@@ -55,8 +55,6 @@ import threading
 
 import tensorflow as tf
 
-RULE_NAMES = ("gradient", "deconvnet", "guided")
-
 #: Rule -> backward signal at a ReLU, ``f(u, active)``; ``active()`` builds the
 #: mask only when the rule needs it, so DeconvNet's backward pass does not keep
 #: the forward ReLU values alive (TensorFlow prunes them).

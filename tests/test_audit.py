@@ -201,6 +201,10 @@ def test_report_without_matplotlib(tmp_path, monkeypatch, capsys):
     assert [p.name for p in written] == sorted(p.name for p in tmp_path.iterdir()) == ["report.json", "report.md"]
 
 
+def test_cli_rule_choices_are_the_suite_rules():
+    assert cli.RULE_NAMES == cases.RULES, "the CLI spells the rules itself (it must not import TensorFlow to parse)"
+
+
 def test_usage_errors_exit_2(tmp_path, capsys):
     assert cli.main(["audit", "--candidate", "no_colon", "--out", str(tmp_path)]) == 2
     assert "expected MODULE:CALLABLE, got 'no_colon'" in capsys.readouterr().err
