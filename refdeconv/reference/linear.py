@@ -110,18 +110,6 @@ class Reshape:
         return (u.reshape(inputs[0].shape),)
 
 
-class Identity:
-    """Layers that are the identity at inference (``Dropout`` and its kin, ``InputLayer``)."""
-
-    def forward(self, x):
-        """``y = x``."""
-        return x
-
-    def vjp(self, u, inputs, output, rule):
-        """``x* = u``."""
-        return (u,)
-
-
 class Add:
     """Sum of several tensors (``Add``); the adjoint copies ``u`` to every input."""
 
