@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 
-from ..models import resolve_layer
-from .layers import translate, unsupported
+from ..keras_model import resolve_layer
+from .layers import translate
+from .reading import unsupported
 
 
 @dataclass
