@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from refdeconv import reference
-from refdeconv.bench import median_seconds
+from refdeconv.cli.bench import median_seconds
 
 
 def _model():

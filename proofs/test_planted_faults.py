@@ -8,7 +8,7 @@ plants one fault with ``monkeypatch`` and asserts that the same checks raise
 fault                                     where                                        caught by
 ========================================= ============================================ ==================
 DeconvNet's ReLU rule is the gradient's   ``refdeconv.reference.rules.RULES``          P1, P4, P5
-DeconvNet's ReLU rule is the gradient's   ``refdeconv.rules.SIGNALS`` (TensorFlow)     P1, P4, P5
+DeconvNet's ReLU rule is the gradient's   ``refdeconv.explainers.rules.SIGNALS`` (TensorFlow)     P1, P4, P5
 ties go to the *last* maximum             ``refdeconv.reference.pooling.switch_index`` P3
 overlapping windows overwrite, not add    ``windows_adjoint`` of the reference ops     P2, P3
 ========================================= ============================================ ==================
@@ -29,7 +29,7 @@ from _common import np, pytest
 import refdeconv.reference.linear
 import refdeconv.reference.pooling
 import refdeconv.reference.rules
-import refdeconv.rules
+import refdeconv.explainers.rules
 
 
 def rule_checks(impl: str) -> list:
@@ -83,7 +83,7 @@ def test_reference_rule_fault_is_caught(monkeypatch):
 
 def test_tensorflow_rule_fault_is_caught(monkeypatch):
     assert_all_pass(rule_checks("tensorflow"))
-    monkeypatch.setitem(refdeconv.rules.SIGNALS, "deconvnet", lambda u, active: u * tf.cast(active(), u.dtype))
+    monkeypatch.setitem(refdeconv.explainers.rules.SIGNALS, "deconvnet", lambda u, active: u * tf.cast(active(), u.dtype))
     assert_all_fail(rule_checks("tensorflow"))
 
 

@@ -1,7 +1,8 @@
 """refdeconv: the reference implementation of DeconvNet (Zeiler & Fergus, 2013) for TensorFlow/Keras.
 
-Public names: the explainers :class:`~refdeconv.methods.DeconvNet`,
-:class:`~refdeconv.methods.Gradient` and :class:`~refdeconv.methods.GuidedBackprop`;
+Public names: the explainers :class:`~refdeconv.explainers.methods.DeconvNet`,
+:class:`~refdeconv.explainers.methods.Gradient` and
+:class:`~refdeconv.explainers.methods.GuidedBackprop`;
 :mod:`refdeconv.reference` (the NumPy float64 oracle); :mod:`refdeconv.testing`
 (the tolerance table and checkers); ``__version__``.
 
@@ -18,7 +19,7 @@ try:
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0+unknown"
 
-_LAZY = {"DeconvNet": "methods", "Gradient": "methods", "GuidedBackprop": "methods",
+_LAZY = {"DeconvNet": "explainers", "Gradient": "explainers", "GuidedBackprop": "explainers",
          "reference": None, "testing": None}
 
 __all__ = ["DeconvNet", "Gradient", "GuidedBackprop", "reference", "testing", "__version__"]

@@ -3,7 +3,7 @@ average-pooling, forward and vector-Jacobian product.
 
 This module is the spec that the vectorised reference
 (:mod:`refdeconv.reference.windows`, ``linear.Conv``, ``pooling.MaxPool``,
-``pooling.AvgPool``) is tested against in ``tests/test_ops.py``. It is written
+``pooling.AvgPool``) is tested against in ``tests/reference/test_ops.py``. It is written
 for reading, not speed: plain Python loops over output positions, one window
 at a time, the padding worked out from TensorFlow's rule and nothing shared
 with the reference. Inputs are tiny, so slow is fine.

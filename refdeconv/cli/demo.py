@@ -70,7 +70,7 @@ def train(n_train: int = 3000, epochs: int = 4, seed: int = 0, verbose: int = 1)
 
 def run(out: str | Path, n_images: int = 6, seed: int = 0, verbose: int = 1) -> dict:
     """The whole demo; writes ``demo.png`` (when matplotlib is present) and ``maps.npz`` into ``out``."""
-    from . import DeconvNet, Gradient, GuidedBackprop
+    from ..explainers import DeconvNet, Gradient, GuidedBackprop
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,7 @@
 """Auditing an attribution implementation against the NumPy reference, case by case.
 
 :func:`run` calls a candidate ``fn(model, inputs, targets)`` on every case of
-the built-in suite (:mod:`refdeconv.cases`) and compares its map with the
+the built-in suite (:mod:`refdeconv.conformance.cases`) and compares its map with the
 reference map of each rule. For each case it finds the rule the candidate
 actually implements: the asked rule if its map is within tolerance of that
 rule's reference (so where rules coincide on a case, the asked one is
@@ -24,8 +24,8 @@ import numpy as np
 import tensorflow as tf
 
 from . import cases as suite
-from .methods import DeconvNet, Gradient, GuidedBackprop
-from .testing import map_error, tolerance
+from ..explainers import DeconvNet, Gradient, GuidedBackprop
+from .tolerances import map_error, tolerance
 
 RULES = suite.RULES
 EXPLAINERS = {cls.rule: cls for cls in (DeconvNet, Gradient, GuidedBackprop)}
@@ -69,7 +69,7 @@ class Report:
 
     def as_json(self) -> dict:
         """The report as ``report.json`` holds it."""
-        from . import __version__
+        from .. import __version__
 
         return {"refdeconv_version": __version__, "tensorflow_version": tf.__version__,
                 "candidate": self.candidate, "rule": self.rule, "passed": self.passed,
@@ -151,7 +151,7 @@ def run(fn=None, rule: str = "deconvnet", cases=None, name: str | None = None, p
     rule : {"deconvnet", "gradient", "guided"}
         The rule ``fn`` should implement.
     cases : iterable of str or Case, optional
-        Case names or :class:`refdeconv.cases.Case` objects; default the suite.
+        Case names or :class:`refdeconv.conformance.cases.Case` objects; default the suite.
     name : str, optional
         What the report calls the candidate.
     progress : callable, optional

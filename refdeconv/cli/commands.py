@@ -41,7 +41,7 @@ def add_parsers(subparsers) -> None:
 
     bench = subparsers.add_parser("bench", help="speed against the plain-gradient floor, and memory")
     bench.add_argument("--quick", action="store_true")
-    bench.set_defaults(run=lambda args: __import__("refdeconv.bench", fromlist=["main"]).main(
+    bench.set_defaults(run=lambda args: __import__("refdeconv.cli.bench", fromlist=["main"]).main(
         ["--quick"] if args.quick else []))
 
 
@@ -103,7 +103,7 @@ def _progress(done: int, total: int) -> None:
 
 def run_explain(args: argparse.Namespace) -> int:
     """``refdeconv explain``: load the model and arrays, write the maps (and a figure); returns the exit code."""
-    from . import DeconvNet, Gradient, GuidedBackprop
+    from ..explainers import DeconvNet, Gradient, GuidedBackprop
 
     if not Path(args.out).resolve().parent.is_dir():
         raise UsageError(f"--out: cannot write {args.out}: its folder does not exist")

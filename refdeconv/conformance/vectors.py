@@ -7,7 +7,7 @@ Format ``refdeconv-vectors/1``::
     <name>.npz     inputs, targets (one-hot), expected_deconvnet, expected_gradient,
                    expected_guided (float64), layer{i}_kernel, layer{i}_bias
 
-``layers`` is the chain of layer dicts of :data:`refdeconv.networks.VOCABULARY`
+``layers`` is the chain of layer dicts of :data:`refdeconv.conformance.networks.VOCABULARY`
 (``dense``: ``units``; ``conv1d``/``conv2d``: ``filters``, ``kernel_size``,
 ``strides``, ``padding``; pools: ``pool_size``, ``strides``, ``padding``;
 ``flatten``; ``relu``), with weights in TensorFlow layouts (dense kernels
@@ -36,7 +36,7 @@ import numpy as np
 from . import cases as suite
 from . import networks
 from .audit import RULES, Report
-from .testing import TOLERANCES
+from .tolerances import TOLERANCES
 
 FORMAT = "refdeconv-vectors/1"
 _ENTRY_KEYS = ("name", "file", "sha256", "input_shape", "ties", "layers")
@@ -86,7 +86,7 @@ def export(directory, nets=None) -> dict:
     dict
         The manifest, as written to ``manifest.json``.
     """
-    from . import __version__
+    from .. import __version__
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)

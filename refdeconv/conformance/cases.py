@@ -1,7 +1,7 @@
 """The built-in conformance suite: seeded, versioned networks and the cases built on them.
 
 A :class:`Network` is plain data in the test vectors' layer vocabulary
-(:data:`refdeconv.networks.VOCABULARY`) with seeded weights, inputs and
+(:data:`refdeconv.conformance.networks.VOCABULARY`) with seeded weights, inputs and
 one-hot targets; the networks are exactly what ``refdeconv vectors export``
 writes. A :class:`Case` is a network written one particular way (a ReLU form,
 a model kind), fed one input type in one dtype; its reference maps come from
@@ -32,10 +32,11 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from . import networks, reference
-from .reference.graph import compile_model
-from .reference.pooling import MaxPool
-from .reference.windows import windows
+from .. import reference
+from . import networks
+from ..reference.graph import compile_model
+from ..reference.pooling import MaxPool
+from ..reference.windows import windows
 
 SUITE_VERSION = 1
 RULES = ("deconvnet", "gradient", "guided")
@@ -90,7 +91,7 @@ class Network:
         return np.eye(classes)[self._rng(1001).integers(0, classes, self.n)]
 
     def model(self, form: str = "layer", kind: str = "sequential", dtype: str = "float64"):
-        """A Keras model of the network (see :func:`refdeconv.networks.build`)."""
+        """A Keras model of the network (see :func:`refdeconv.conformance.networks.build`)."""
         return networks.build(list(self.layers), self.input_shape, self.weights, form, kind, dtype)
 
 

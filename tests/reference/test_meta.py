@@ -3,7 +3,7 @@
 Covers the foundation issue's meta-test requirement (after HIPS/autograd's
 ``test_tests.py``): each fault is planted with ``monkeypatch`` in the one
 place it would live (the rule table, the switch rule), then the property
-test of :mod:`tests.test_reference` is run with a fixed seed and must raise
+test of :mod:`tests.reference.test_reference` is run with a fixed seed and must raise
 ``AssertionError``. A control run without a fault must pass, so a failure
 here is the fault's doing, not the test's.
 """
@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from refdeconv.reference import pooling, rules
 from tests.strategies import cases
-from tests.test_reference import check_rule_against_tensorflow
+from tests.reference.test_reference import check_rule_against_tensorflow
 
 ORIGINAL = dict(rules.RULES)
 
@@ -36,7 +36,7 @@ FAULTS = {
 
 
 def _run():
-    """The rule property of :mod:`tests.test_reference`, fixed seed, generation only."""
+    """The rule property of :mod:`tests.reference.test_reference`, fixed seed, generation only."""
 
     @settings(max_examples=150, phases=[Phase.generate], derandomize=True, database=None)
     @given(case=cases(), rule=st.sampled_from(sorted(ORIGINAL)))

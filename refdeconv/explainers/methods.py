@@ -1,7 +1,7 @@
 """The explainers: one base with the seed API, one ReLU rule each.
 
 ``DeconvNet``, ``Gradient`` and ``GuidedBackprop`` share everything but the
-rule (:mod:`refdeconv.rules`): the same traced function, batching, operator
+rule (:mod:`refdeconv.explainers.rules`): the same traced function, batching, operator
 and record, so the plain gradient is a free control of the other two.
 """
 
@@ -36,7 +36,7 @@ class Explainer:
         Inputs explained at once; ``None`` for all at once. Maps do not depend on it.
     operator : callable, str or None
         ``g(f, x, y)`` returning one scalar per sample, or the name of a
-        built-in one (:mod:`refdeconv.operators`); default
+        built-in one (:mod:`refdeconv.explainers.operators`); default
         ``"classification"``, ``sum(f(x) * y, -1)``.
 
     Attributes
@@ -126,7 +126,7 @@ class Explainer:
     def _batch(self, x, y) -> np.ndarray:
         """Maps of one batch, as a NumPy array of the model's dtype."""
         x = tf.cast(x, self.dtype)
-        x_spec = tf.TensorSpec(x.shape, self.dtype)  # exact: see refdeconv.traced on pruning
+        x_spec = tf.TensorSpec(x.shape, self.dtype)  # exact: see refdeconv.explainers.traced on pruning
         if y is None:
             y = traced.top_class_function(self.model, self.output_layer, x_spec).function(x)
         y = tf.cast(y, self.dtype)

@@ -1,4 +1,4 @@
-"""Writing an audit :class:`~refdeconv.audit.Report`: the printed table, ``report.json``,
+"""Writing an audit :class:`~refdeconv.conformance.audit.Report`: the printed table, ``report.json``,
 ``report.md`` and ``report.png``.
 
 The table gives, per case, the scaled error of the candidate's map against each

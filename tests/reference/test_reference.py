@@ -59,7 +59,7 @@ def test_gradient_rule_equals_finite_differences(case):
 
 
 def check_rule_against_tensorflow(case, rule):
-    """The property itself, shared with the meta-tests of :mod:`tests.test_meta`."""
+    """The property itself, shared with the meta-tests of :mod:`tests.reference.test_meta`."""
     net, x, targets = case
     model = build(net, "sequential")
     out, tf_map = tf_attribution(net, x, targets, rule)

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from refdeconv import DeconvNet, GuidedBackprop, demo
+from refdeconv import DeconvNet, GuidedBackprop
+from refdeconv.cli import demo
 from refdeconv.testing import assert_maps_close
 
 L = keras.layers

@@ -10,7 +10,7 @@ nested sub-models keep the gradient) fail with exit code 1, the right
 bad map is reported on that case and the audit goes on; the console script
 and ``python -m refdeconv``; usage errors exit 2.
 
-The candidates below are importable as ``tests.test_audit:NAME``.
+The candidates below are importable as ``tests.conformance.test_audit:NAME``.
 """
 
 import json
@@ -26,10 +26,12 @@ import pytest
 import tensorflow as tf
 from hypothesis import given, settings
 
-from refdeconv import DeconvNet, Gradient, GuidedBackprop, audit, cases, cli, networks, report
+from refdeconv import DeconvNet, Gradient, GuidedBackprop, cli
+from refdeconv.cli import app
+from refdeconv.conformance import audit, cases, networks, report
 from refdeconv.testing import assert_conforms, drawn_cases, map_error, tolerance
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def deconvnet_candidate(model, x, targets):
@@ -141,18 +143,18 @@ def test_audit_passes_every_case_on_refdeconv(tmp_path, capsys):
 
 @pytest.mark.parametrize("rule", ["gradient", "guided"])
 def test_a_wrong_rule_is_found_on_every_case(rule, tmp_path, capsys):
-    code, result, out = _audit(tmp_path, "--candidate", f"tests.test_audit:{rule}_candidate")
+    code, result, out = _audit(tmp_path, "--candidate", f"tests.conformance.test_audit:{rule}_candidate")
     assert code == 1
     expected = {case.name: "deconvnet" if case.network.name == "no_relu" else rule for case in cases.select(own=False)}
     assert _matches(result) == expected
     assert result["passed"] == 1 and result["failed"] == len(expected) - 1
-    assert result["candidate"] == f"tests.test_audit:{rule}_candidate"
+    assert result["candidate"] == f"tests.conformance.test_audit:{rule}_candidate"
     assert f"matches {rule} on {len(expected) - 1} case(s)" in capsys.readouterr().out
     assert f"matches {rule} on" in (out / "report.md").read_text() and (out / "report.png").is_file()
 
 
 def test_relus_left_out_in_nested_models_are_found(tmp_path):
-    code, result, _ = _audit(tmp_path, "--candidate", "tests.test_audit:top_level_only", "--case", "image_deep*",
+    code, result, _ = _audit(tmp_path, "--candidate", "tests.conformance.test_audit:top_level_only", "--case", "image_deep*",
                              "--case", "seq_strided_same*")
     assert code == 1
     matches = _matches(result)
@@ -202,13 +204,13 @@ def test_report_without_matplotlib(tmp_path, monkeypatch, capsys):
 
 
 def test_cli_rule_choices_are_the_suite_rules():
-    assert cli.RULE_NAMES == cases.RULES, "the CLI spells the rules itself (it must not import TensorFlow to parse)"
+    assert app.RULE_NAMES == cases.RULES, "the CLI spells the rules itself (it must not import TensorFlow to parse)"
 
 
 def test_usage_errors_exit_2(tmp_path, capsys):
     assert cli.main(["audit", "--candidate", "no_colon", "--out", str(tmp_path)]) == 2
     assert "expected MODULE:CALLABLE, got 'no_colon'" in capsys.readouterr().err
-    assert cli.main(["audit", "--candidate", "tests.test_audit:missing", "--out", str(tmp_path)]) == 2
+    assert cli.main(["audit", "--candidate", "tests.conformance.test_audit:missing", "--out", str(tmp_path)]) == 2
     assert "has no attribute 'missing'" in capsys.readouterr().err
     assert cli.main(["audit", "--case", "no-such-*", "--out", str(tmp_path)]) == 2
     assert "--case: no case matches" in capsys.readouterr().err
@@ -225,7 +227,7 @@ def test_console_script_and_python_m(tmp_path):
     assert "PASS: 1 of 1 cases pass" in run.stdout
     script = shutil.which("refdeconv", path=str(Path(sys.executable).parent))
     assert script, "the console script `refdeconv` is not installed"
-    run = _run([script, "audit", "--candidate", "tests.test_audit:gradient_candidate", "--case", "dense_relu",
+    run = _run([script, "audit", "--candidate", "tests.conformance.test_audit:gradient_candidate", "--case", "dense_relu",
                 "--out", str(tmp_path / "b")], ROOT)
     assert run.returncode == 1, run.stderr
     assert json.loads((tmp_path / "b" / "report.json").read_text())["cases"][0]["matches"] == "gradient"

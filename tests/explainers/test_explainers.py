@@ -15,7 +15,8 @@ import tensorflow as tf
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
-from refdeconv import DeconvNet, Gradient, GuidedBackprop, reference, rules
+from refdeconv import DeconvNet, Gradient, GuidedBackprop, reference
+from refdeconv.explainers import rules
 from refdeconv.testing import assert_maps_close
 from tests.builders import STYLES, WRITINGS, build, written
 from tests.strategies import cases

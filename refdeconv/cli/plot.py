@@ -14,7 +14,7 @@ def _pyplot():
         import matplotlib.pyplot as plt
     except ImportError:
         raise ImportError(
-            "refdeconv.plot needs matplotlib, an optional dependency: pip install \"refdeconv[plot]\""
+            "refdeconv.cli.plot needs matplotlib, an optional dependency: pip install \"refdeconv[plot]\""
         ) from None
     return plt
 

@@ -38,7 +38,7 @@ def _progress(i: int, total: int, name: str) -> None:
 
 
 def _finish(report, out) -> int:
-    from . import report as reports
+    from ..conformance import report as reports
 
     print(reports.table(report))
     print("reports:", ", ".join(str(path) for path in reports.write(report, out)))
@@ -64,7 +64,7 @@ def _audit_parser(sub) -> None:
 
 
 def _audit(args) -> int:
-    from . import audit, cases
+    from ..conformance import audit, cases
 
     fn = None
     if args.candidate:
@@ -94,7 +94,7 @@ def _vectors_parser(sub) -> None:
 
 
 def _vectors(args) -> int:
-    from . import vectors
+    from ..conformance import vectors
 
     if args.action == "export":
         manifest = vectors.export(args.directory)

@@ -18,7 +18,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from refdeconv import DeconvNet, Gradient, GuidedBackprop, cases, cli, networks, reference, vectors
+from refdeconv import DeconvNet, Gradient, GuidedBackprop, cli, reference
+from refdeconv.conformance import cases, networks, vectors
 from refdeconv.testing import assert_maps_close
 
 EXPLAINERS = {cls.rule: cls for cls in (DeconvNet, Gradient, GuidedBackprop)}

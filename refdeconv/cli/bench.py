@@ -1,6 +1,6 @@
 """Benchmark: DeconvNet against the plain-gradient floor, a new explainer's first call, and memory.
 
-Run ``python -m refdeconv.bench`` (``--quick`` for a smaller model). Everything
+Run ``python -m refdeconv.cli.bench`` (``--quick`` for a smaller model). Everything
 is timed in this one process and reported as ratios, so the figures compare
 like with like on whatever machine runs them:
 
@@ -28,7 +28,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from . import DeconvNet, traced
+from ..explainers import DeconvNet, traced
 
 
 def median_seconds(fn, repeats: int) -> float:
@@ -114,8 +114,8 @@ def memory(n: int, batch: int) -> dict:
 
 
 def main(argv=None) -> None:
-    """Run the benchmark and print its figures (``python -m refdeconv.bench [--quick] [--repeats R]``)."""
-    parser = argparse.ArgumentParser(prog="python -m refdeconv.bench", description=__doc__.splitlines()[0])
+    """Run the benchmark and print its figures (``python -m refdeconv.cli.bench [--quick] [--repeats R]``)."""
+    parser = argparse.ArgumentParser(prog="python -m refdeconv.cli.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a small CNN and 1,000 images instead of ResNet50 and 10,000")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
