@@ -43,8 +43,9 @@ class Explainer:
     ----------
     rules_applied : list of dict
         After the first ``explain``: one entry per traced nonlinearity, with
-        its op name (Keras name scope included), its type and the rule it got
-        (``"gradient"`` for non-ReLUs).
+        its op name (Keras name scope included), its type and the rule it really
+        got: ``"gradient"`` for non-ReLUs, ``"not reached"`` for a ReLU whose own
+        gradient TensorFlow never built (e.g. under a user's ``tf.custom_gradient``).
     """
 
     rule = "gradient"
@@ -146,7 +147,7 @@ class Explainer:
             raise ValueError(f"inputs: the model failed on inputs of shape {tuple(x.shape)}: {lines[0]}") from None
 
     def _note(self, record: list) -> None:
-        """Keep the record; warn once about non-ReLUs and ReLU-free models."""
+        """Keep the record; warn once about non-ReLUs, ReLUs the rule did not reach, ReLU-free models."""
         self.rules_applied = list(record)
         if self._warned or self.rule == "gradient":
             return
@@ -155,6 +156,10 @@ class Explainer:
         others = sorted({e["type"] for e in record if e["rule"] == "gradient"})
         if others:
             warnings.warn(f"{name}: non-ReLU nonlinearities keep their ordinary gradient: {', '.join(others)}", stacklevel=4)
+        missed = [e["op"] for e in record if e["rule"] == "not reached"]
+        if missed:
+            warnings.warn(f"{name}: {len(missed)} ReLU(s) whose own gradient TensorFlow never builds (e.g. under a "
+                          f"tf.custom_gradient) did not get the {self.rule} rule: {', '.join(missed)}", stacklevel=4)
         if not any(e["rule"] == self.rule for e in record):
             warnings.warn(f"{name}: the model has no ReLU, so {self.rule} equals the plain gradient here", stacklevel=4)
 

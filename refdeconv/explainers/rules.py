@@ -1,43 +1,15 @@
-"""The three ReLU rules as TensorFlow gradients, and the override that installs them.
+"""The three ReLU rules as TensorFlow gradients, and their op-level dispatch.
 
 =========== ============================================ =====================
 rule        backward signal at a ReLU (input z, upstream u) installed as
 =========== ============================================ =====================
-gradient    ``u * 1[z active]``                           nothing: TensorFlow's
-                                                          own gradient
-deconvnet   ``relu(u)``                                   override
-guided      ``relu(u) * 1[z active]``                     override
+gradient    ``u * 1[z active]``                           TensorFlow's own
+                                                          gradient (recorded)
+deconvnet   ``relu(u)``                                   the dispatch below
+guided      ``relu(u) * 1[z active]``                     the dispatch below
 =========== ============================================ =====================
 
-How the override reaches every ReLU
------------------------------------
-Keras 3 does not emit one op for "ReLU" (measured, TF 2.21 / Keras 3.15):
-``activation="relu"``, ``ReLU()``, ``Activation("relu")``, ``keras.ops.relu``
-and ``tf.nn.relu`` emit ``Relu``; ``relu6`` and ``ReLU(max_value=6)`` emit
-``Relu6``; ``ReLU(max_value=3)`` emits ``Relu`` + ``Minimum`` + ``Maximum``;
-``ReLU(threshold=0.5)`` emits ``Greater`` + ``SelectV2``, no ReLU op at all.
-So the override works at two levels, both only while the forward pass is
-being traced:
-
-1. **Op level.** ``gradient_override_map({"Relu": ..., "Relu6": ...})`` on the
-   tracing graph, differentiated with ``tf.gradients`` (``GradientTape`` ignores
-   the map). This catches every ``Relu``/``Relu6`` op wherever it is created:
-   nested sub-models at any depth, ``Lambda(tf.nn.relu)``, a subclassed
-   model's ``call``, a layer reused several times, residual branches.
-2. **Keras level.** Capped and thresholded ReLUs are routed, during the trace,
-   through a ``tf.custom_gradient`` whose forward pass is Keras's own (the very
-   same ops) and whose backward pass is the rule. This patches the one
-   function every Keras ReLU activation goes through (Keras 3:
-   ``keras.src.activations.activations.ReLU.static_call``; tf-keras:
-   ``tf_keras.src.backend.relu``), and restores it on exit, also on error.
-
-Layer-level swapping of activations (Xplique's way) was rejected: it misses
-``tf.nn.relu`` in ``Lambda`` layers and subclassed calls, and ReLUs inside
-nested models, and it must clone the model. An op-type override alone was
-rejected too: it misses the capped and thresholded forms.
-
-The forward pass is never changed, nor is the user's model: only gradient
-functions differ, and only inside refdeconv's own traced function.
+How the rules are installed: :mod:`refdeconv.explainers.override`.
 
 References
 ----------
@@ -49,11 +21,13 @@ References
 
 from __future__ import annotations
 
+import collections
 import contextlib
-import sys
 import threading
+from dataclasses import dataclass, field
 
 import tensorflow as tf
+from tensorflow.python.framework import ops as tf_ops
 
 #: Rule -> backward signal at a ReLU, ``f(u, active)``; ``active()`` builds the
 #: mask only when the rule needs it, so DeconvNet's backward pass does not keep
@@ -67,123 +41,125 @@ _ACTIVE = {  # op type -> mask where the op's derivative is 1, as TensorFlow's o
     "Relu": lambda op: op.outputs[0] > 0,
     "Relu6": lambda op: tf.logical_and(op.inputs[0] > 0, op.inputs[0] < 6),
 }
-
-_LOCK = threading.RLock()
+RELU_OPS = tuple(_ACTIVE)
 
 #: Name scope of the forward ops of a capped/thresholded ReLU routed through :func:`family_relu`.
 FAMILY_SCOPE = "refdeconv_family_relu"
+#: Name scope of a nonlinearity that Keras computes through ``relu6`` but is not a ReLU.
+NOT_A_RELU_SCOPE = "refdeconv_not_a_relu"
 
 
-def _op_gradient(rule: str, op_type: str):
+@dataclass
+class Trace:
+    """What the override did during one trace: the rule, and which ReLUs' gradients were built.
+
+    ``reached`` holds the names of ``Relu``/``Relu6`` ops whose gradient TensorFlow asked for
+    (and so got the rule); ``routed`` one entry per capped/thresholded Keras ReLU routed
+    through :func:`family_relu`, marked ``reached`` when its backward pass was built.
+    """
+
+    rule: str
+    reached: set = field(default_factory=set)
+    routed: list = field(default_factory=list)
+
+
+_STATE = threading.local()  # .trace: the Trace of the trace this thread is running, if any
+_LOCK = threading.Lock()
+_HOOKED: dict = {}  # op type -> TensorFlow's own gradient function
+
+
+def current() -> Trace | None:
+    """The :class:`Trace` of this thread's refdeconv trace, ``None`` outside one."""
+    return getattr(_STATE, "trace", None)
+
+
+@contextlib.contextmanager
+def active(trace: Trace):
+    """Make ``trace`` this thread's refdeconv trace inside the block (restored on exit)."""
+    previous, _STATE.trace = current(), trace
+    try:
+        yield trace
+    finally:
+        _STATE.trace = previous
+
+
+def _hook(op_type: str, original):
     def gradient(op, u):
-        return SIGNALS[rule](u, lambda: _ACTIVE[op_type](op))
+        trace = current()
+        if trace is None or NOT_A_RELU_SCOPE in op.name:
+            return original(op, u)
+        trace.reached.add(op.name)
+        if trace.rule == "gradient":
+            return original(op, u)
+        return SIGNALS[trace.rule](u, lambda: _ACTIVE[op_type](op))
 
     return gradient
 
 
-def _register() -> dict:
-    names = {}
-    for rule in SIGNALS:
-        for op_type in _ACTIVE:
-            name = f"refdeconv_{rule}_{op_type}"
-            tf.RegisterGradient(name)(_op_gradient(rule, op_type))
-            names.setdefault(rule, {})[op_type] = name
-    return names
+def install_op_hooks() -> None:
+    """Put a per-thread dispatch in front of TensorFlow's registered ``Relu``/``Relu6`` gradients.
 
-
-_OVERRIDES = _register()
-
-
-def family_relu(z, max_value, threshold, forward, rule: str):
-    """A capped or thresholded ReLU with Keras's forward pass and ``rule``'s backward.
-
-    Notes
-    -----
-    Active where ``threshold < z <= max_value``, matching the ops Keras emits
-    (``Greater``; ``clip_by_value`` passes the gradient at the cap), except the
-    fused ``Relu6`` (``max_value = 6`` without threshold), inactive at 6.
+    Installed once per process. Outside a refdeconv trace (any other thread, any other code)
+    it calls TensorFlow's own gradient function, unchanged. Being in the registry, not in one
+    graph's ``gradient_override_map``, it reaches ReLUs in every function graph that
+    ``tf.gradients`` differentiates: ``while`` loop bodies (recurrent layers with
+    ``unroll=False``), ``cond`` branches, nested ``tf.function`` calls.
     """
-
-    @tf.custom_gradient
-    def relu_family(z):
-        def active():
-            on = z > threshold
-            if max_value is not None:
-                fused = max_value == 6 and threshold == 0
-                on = tf.logical_and(on, z < max_value if fused else z <= max_value)
-            return on
-
-        with tf.name_scope(FAMILY_SCOPE):  # its inner Relu op is not a ReLU of its own
-            y = forward(z)
-        return y, lambda u: SIGNALS[rule](u, active)
-
-    return relu_family(z)
+    with _LOCK:
+        if _HOOKED:
+            return
+        registry = tf_ops._gradient_registry._registry  # noqa: SLF001 - see docs/override.md
+        for op_type in RELU_OPS:
+            _HOOKED[op_type] = registry[op_type]["type"]
+            registry[op_type]["type"] = _hook(op_type, _HOOKED[op_type])
 
 
-def _targets() -> list:
-    """``(owner, attribute, slope keyword, wrap)`` of every function through which Keras computes a ReLU
-    activation: Keras 3's ``ReLU.static_call`` (a staticmethod) and, when loaded, tf-keras's ``backend.relu``."""
-    from keras.src.activations import activations
+def _called_graphs(op, library: dict) -> list:
+    """The function graphs ``op`` calls (loop bodies and conditions, branches, function calls)."""
+    names = []
+    for value in op.node_def.attr.values():
+        if value.HasField("func"):
+            names.append(value.func.name)
+        names.extend(f.name for f in value.list.func)
+    return [library[name].graph for name in names if name in library]
 
-    targets = [(activations.ReLU, "static_call", "negative_slope", staticmethod)]
-    if "tf_keras.src.backend" in sys.modules:
-        targets.append((sys.modules["tf_keras.src.backend"], "relu", "alpha", lambda f: f))
-    return targets
+
+def _between(graph, source, target) -> list:
+    """Ops of ``graph`` on a path from tensor ``source`` to tensor ``target``."""
+    below, stack = set(), [target.op]
+    while stack:
+        op = stack.pop()
+        if op not in below:
+            below.add(op)
+            stack.extend(t.op for t in op.inputs)
+    above, stack = set(), [source.op]
+    while stack:
+        op = stack.pop()
+        if op not in above:
+            above.add(op)
+            stack.extend(c for t in op.outputs for c in t.consumers())
+    return [op for op in graph.get_operations() if op in below and op in above]
 
 
-def _routed(original, slope_name: str, rule: str, record: list):
-    """``original`` with its capped and thresholded calls routed through :func:`family_relu`.
+def forward_ops(graph, types, source, target) -> dict:
+    """``op name -> op type`` of the ops of ``types`` on a path from ``source`` to ``target``.
 
-    A plain ReLU is left to the op-level override (it emits ``Relu``), and one
-    with a negative slope is a leaky ReLU, not a ReLU: both call ``original``.
+    Function graphs called by an op on the path (a ``while`` body, a ``cond`` branch, a nested
+    ``tf.function``) count whole. Taken before ``tf.gradients`` runs, it lists the forward pass
+    only. A ReLU off the path (Keras's recurrent layers, say, run their first step once outside
+    the loop to learn its shapes) has no bearing on the map and is not listed; ops of a routed
+    capped ReLU's own forward (:data:`FAMILY_SCOPE`) neither.
     """
-
-    def relu(x, *args, **kwargs):
-        params = {**dict(zip((slope_name, "max_value", "threshold"), args)), **kwargs}
-        slope, max_value, threshold = params.get(slope_name, 0.0), params.get("max_value"), params.get("threshold", 0.0)
-        if slope != 0.0 or (max_value is None and threshold == 0.0):
-            return original(x, *args, **kwargs)
-        record.append(_record_entry(max_value, threshold, rule))
-        return family_relu(x, max_value, threshold, lambda z: original(z, 0.0, max_value, threshold), rule)
-
-    return relu
-
-
-def _record_entry(max_value, threshold, rule) -> dict:
-    scope = tf.get_current_name_scope() or "<top>"
-    return {"op": scope, "type": f"ReLU(max_value={max_value}, threshold={threshold})", "rule": rule}
-
-
-@contextlib.contextmanager
-def override(rule: str, record: list):
-    """Install ``rule`` on every ReLU traced inside the ``with`` block.
-
-    Parameters
-    ----------
-    rule : {"gradient", "deconvnet", "guided"}
-        ``"gradient"`` installs nothing.
-    record : list
-        Receives one dict per capped/thresholded Keras ReLU routed through
-        :func:`family_relu` (op-level overrides are read off the graph later).
-
-    Notes
-    -----
-    Must be entered while a ``tf.function`` traces (it uses the default graph's
-    ``gradient_override_map``). The Keras-level patch is process-wide for the
-    duration of the trace, hence the lock; it is undone on exit, even when the
-    traced code raises.
-    """
-    if rule == "gradient":
-        yield
-        return
-    targets = _targets()
-    graph = tf.compat.v1.get_default_graph()
-    with _LOCK, graph.gradient_override_map(_OVERRIDES[rule]):
-        saved = [(owner, attr, vars(owner)[attr]) for owner, attr, *_ in targets]
-        try:
-            for owner, attr, slope_name, wrap in targets:
-                setattr(owner, attr, wrap(_routed(getattr(owner, attr), slope_name, rule, record)))
-            yield
-        finally:
-            for owner, attr, descriptor in saved:
-                setattr(owner, attr, descriptor)
+    library = dict(getattr(graph, "_functions", {}))
+    found, queue, seen = {}, collections.deque(_between(graph, source, target)), set()
+    while queue:
+        op = queue.popleft()
+        if id(op) in seen:
+            continue
+        seen.add(id(op))
+        if op.type in types and f"{FAMILY_SCOPE}/" not in op.name:
+            found[op.name] = op.type
+        for called in _called_graphs(op, library):
+            library.update(getattr(called, "_functions", {}))
+            queue.extend(called.get_operations())
+    return found

@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from . import rules
 from .models import cut
+from .override import override
 
 CACHE_SIZE = 32
 
@@ -67,37 +68,47 @@ def forward_of(model, output_layer):
     return _cached(model, (output_layer, "forward"), lambda: Traced(cut(model, output_layer))).function
 
 
-def _record(patched: list, graph, rule: str) -> list:
-    ops = [
-        op for op in graph.get_operations()
-        if (op.type in ("Relu", "Relu6") or op.type in NON_RELU_OPS) and f"{rules.FAMILY_SCOPE}/" not in op.name
-    ]
-    return patched + [
-        {"op": op.name, "type": op.type, "rule": rule if op.type in ("Relu", "Relu6") else "gradient"} for op in ops
-    ]
+def _record(trace, relus: dict, others: dict) -> list:
+    """One entry per traced nonlinearity: what it really got (see :class:`rules.Trace`)."""
+    entries = [{"op": name, "type": kind, "rule": trace.rule if name in trace.reached else "not reached"}
+               for name, kind in relus.items() if rules.NOT_A_RELU_SCOPE not in name]
+    not_relus = [{"op": name, "type": kind, "rule": "gradient"} for name, kind in others.items()]
+    not_relus += [{"op": name, "type": name.split(f"{rules.NOT_A_RELU_SCOPE}_")[1].split("/")[0], "rule": "gradient"}
+                  for name in relus if rules.NOT_A_RELU_SCOPE in name]
+    return trace.routed + entries + not_relus
 
 
 def maps_function(model, output_layer, rule, operator, x_spec, y_spec) -> Traced:
-    """The traced map function ``(x, y) -> d sum(operator(f, x, y)) / dx`` under ``rule``."""
+    """The traced map function ``(x, y) -> d sum(operator(f, x, y)) / dx`` under ``rule``.
+
+    Raises
+    ------
+    ValueError
+        The operator does not return one score per sample, or the scores are not
+        differentiable with respect to the inputs (integer inputs, a disconnected input).
+    """
     forward = forward_of(model, output_layer)
 
     def build():
         traced = Traced(None)
 
         def maps(x, y):
-            patched: list[dict] = []
-            with rules.override(rule, patched):
-                scores = operator(lambda t: forward(t, training=False), x, y)
-            scores = tf.convert_to_tensor(scores)
-            if scores.shape.rank != 1:
-                raise ValueError(
-                    f"operator: must return one scalar per sample, shape (N,), got shape {tuple(scores.shape)}"
-                )
-            traced.record = _record(patched, tf.compat.v1.get_default_graph(), rule)
-            # No run-time check on the scores here: it would make the whole forward pass a
-            # dependency and stop TensorFlow from pruning what DeconvNet's backward pass ignores.
-            grads = tf.gradients(tf.reduce_sum(scores), x)[0]
-            return tf.zeros_like(x) if grads is None else grads
+            graph = tf.compat.v1.get_default_graph()
+            with override(rule) as trace:
+                scores = tf.convert_to_tensor(operator(lambda t: forward(t, training=False), x, y))
+                if scores.shape.rank != 1:
+                    raise ValueError(
+                        f"operator: must return one scalar per sample, shape (N,), got shape {tuple(scores.shape)}"
+                    )
+                relus = rules.forward_ops(graph, rules.RELU_OPS, x, scores)
+                others = rules.forward_ops(graph, NON_RELU_OPS, x, scores)
+                # No run-time check on the scores here: it would make the whole forward pass a
+                # dependency and stop TensorFlow from pruning what DeconvNet's backward pass ignores.
+                grads = tf.gradients(tf.reduce_sum(scores), x)[0]
+            traced.record = _record(trace, relus, others)
+            if grads is None:
+                raise ValueError(_NOT_DIFFERENTIABLE.format(dtype=x.dtype.name))
+            return grads
 
         traced.function = tf.function(maps, autograph=False).get_concrete_function(x_spec, y_spec)
         traced.scores = tf.function(lambda x, y: operator(lambda t: forward(t, training=False), x, y),
@@ -105,6 +116,14 @@ def maps_function(model, output_layer, rule, operator, x_spec, y_spec) -> Traced
         return traced
 
     return _cached(model, (output_layer, rule, operator, x_spec, y_spec), build)
+
+
+_NOT_DIFFERENTIABLE = (
+    "inputs: the score is not differentiable with respect to the inputs (dtype {dtype}): no gradient path "
+    "leads from the output back to them, as with integer token ids fed to an Embedding. Explain from the "
+    "first differentiable tensor instead: e.g. the embedding's output, with a model that starts there "
+    "(see docs/method.md, 'Inputs with no gradient')"
+)
 
 
 def top_class_function(model, output_layer, x_spec) -> Traced:

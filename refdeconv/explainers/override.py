@@ -1,0 +1,190 @@
+"""The override: how the rule of a refdeconv trace reaches every ReLU, and nothing else.
+
+How the override reaches every ReLU
+-----------------------------------
+Keras 3 does not emit one op for "ReLU" (measured, TF 2.21 / Keras 3.15):
+``activation="relu"``, ``ReLU()``, ``Activation("relu")``, ``keras.ops.relu``
+and ``tf.nn.relu`` emit ``Relu``; ``relu6`` and ``ReLU(max_value=6)`` emit
+``Relu6``; ``ReLU(max_value=3)`` emits ``Relu`` + ``Minimum`` + ``Maximum``;
+``ReLU(threshold=0.5)`` emits ``Greater`` + ``SelectV2``, no ReLU op at all.
+So the override works at two levels, both only while the forward pass is
+being traced:
+
+1. **Op level.** TensorFlow's registered gradients of ``Relu`` and ``Relu6``
+   get a per-thread dispatch in front of them (installed once): inside a
+   refdeconv trace they return the rule, anywhere else TensorFlow's own
+   gradient. Being in the gradient registry rather than in one graph's
+   ``gradient_override_map``, this reaches every ``Relu``/``Relu6`` op that
+   ``tf.gradients`` differentiates: nested sub-models at any depth,
+   ``Lambda(tf.nn.relu)``, a subclassed model's ``call``, a layer reused
+   several times, residual branches, and the function graphs of ``while``
+   loops (recurrent layers with ``unroll=False``), ``cond`` branches and
+   nested ``tf.function`` calls, which a graph's override map never reaches.
+2. **Keras level.** Capped and thresholded ReLUs are routed, during the trace,
+   through a ``tf.custom_gradient`` whose forward pass is Keras's own (the very
+   same ops) and whose backward pass is the rule. This patches the one
+   function every Keras ReLU activation goes through (Keras 3:
+   ``keras.src.activations.activations.ReLU.static_call``; tf-keras:
+   ``tf_keras.src.backend.relu``) while any refdeconv trace runs, with a
+   dispatch on the calling thread, and restores it when the last one ends.
+   Keras's ``hard_sigmoid`` and ``hard_silu`` compute through ``relu6`` but
+   are not ReLUs: during a trace their ops get a name scope that the op-level
+   dispatch reads, so they keep their ordinary gradient.
+
+The record tells what happened: a ReLU counts as having got the rule only
+when TensorFlow built its gradient through the dispatch. A ReLU whose own
+gradient TensorFlow never asks for (under a user's ``tf.custom_gradient``,
+say) is recorded as ``"not reached"``.
+
+Layer-level swapping of activations (Xplique's way) was rejected: it misses
+``tf.nn.relu`` in ``Lambda`` layers and subclassed calls, and ReLUs inside
+nested models, and it must clone the model. An op-type override alone was
+rejected too: it misses the capped and thresholded forms.
+
+The forward pass is never changed, nor is the user's model: only gradient
+functions differ, and only inside refdeconv's own traced function.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import threading
+
+import tensorflow as tf
+
+from . import rules
+from .rules import FAMILY_SCOPE, NOT_A_RELU_SCOPE, SIGNALS, Trace, current
+
+_LOCK = threading.Lock()
+_PATCHES = {"count": 0, "saved": []}  # how many traces run, and Keras's own functions while they do
+
+
+def family_relu(z, max_value, threshold, forward, trace: Trace):
+    """A capped or thresholded ReLU with Keras's forward pass and the trace's rule as backward.
+
+    Notes
+    -----
+    Active where ``threshold < z <= max_value``, matching the ops Keras emits
+    (``Greater``; ``clip_by_value`` passes the gradient at the cap), except the
+    fused ``Relu6`` (``max_value = 6`` without threshold), inactive at 6.
+    The entry recorded for it is marked reached only when TensorFlow builds its backward pass.
+    """
+    entry = {"op": tf.get_current_name_scope() or "<top>",
+             "type": f"ReLU(max_value={max_value}, threshold={threshold})", "rule": "not reached"}
+    trace.routed.append(entry)
+
+    @tf.custom_gradient
+    def relu_family(z):
+        def active():
+            on = z > threshold
+            if max_value is not None:
+                fused = max_value == 6 and threshold == 0
+                on = tf.logical_and(on, z < max_value if fused else z <= max_value)
+            return on
+
+        def backward(u):
+            entry["rule"] = trace.rule
+            return SIGNALS[trace.rule](u, active)
+
+        with tf.name_scope(FAMILY_SCOPE):  # its inner Relu op is not a ReLU of its own
+            y = forward(z)
+        return y, backward
+
+    return relu_family(z)
+
+
+def _routed_relu(original, slope_name: str):
+    """Keras's ReLU function ``original``, with capped and thresholded calls of a refdeconv trace
+    (this thread, rule not ``gradient``) routed through :func:`family_relu`.
+
+    Everything else calls ``original`` unchanged: other threads, other code, a plain ReLU (the
+    op-level hook takes it: it emits ``Relu``) and one with a negative slope (a leaky ReLU).
+    """
+
+    def relu(x, *args, **kwargs):
+        trace = current()
+        params = {**dict(zip((slope_name, "max_value", "threshold"), args)), **kwargs}
+        slope, max_value, threshold = params.get(slope_name, 0.0), params.get("max_value"), params.get("threshold", 0.0)
+        if trace is None or trace.rule == "gradient" or slope != 0.0 or (max_value is None and threshold == 0.0):
+            return original(x, *args, **kwargs)
+        return family_relu(x, max_value, threshold, lambda z: original(z, 0.0, max_value, threshold), trace)
+
+    return relu
+
+
+def _not_a_relu(original, name: str):
+    """``original`` (a Keras nonlinearity computed through ``relu6``) with its ops, inside a
+    refdeconv trace, in a name scope that tells the op-level hook it is not a ReLU."""
+
+    def function(x, *args, **kwargs):
+        if current() is None:
+            return original(x, *args, **kwargs)
+        with tf.name_scope(f"{NOT_A_RELU_SCOPE}_{name}"):
+            return original(x, *args, **kwargs)
+
+    return function
+
+
+def _patches() -> list:
+    """``(owner, attribute, replacement factory)`` of the Keras functions routed during a trace."""
+    from keras.src.activations import activations
+    from keras.src.backend.tensorflow import nn as keras_tf_nn
+
+    patches = [
+        (activations.ReLU, "static_call", lambda f: staticmethod(_routed_relu(f, "negative_slope"))),
+        (keras_tf_nn, "hard_sigmoid", lambda f: _not_a_relu(f, "hard_sigmoid")),
+        (keras_tf_nn, "hard_silu", lambda f: _not_a_relu(f, "hard_silu")),
+    ]
+    if "tf_keras.src.backend" in sys.modules:
+        patches.append((sys.modules["tf_keras.src.backend"], "relu", lambda f: _routed_relu(f, "alpha")))
+    return patches
+
+
+def _enter_patches() -> None:
+    with _LOCK:
+        if _PATCHES["count"] == 0:
+            for owner, attr, make in _patches():
+                _PATCHES["saved"].append((owner, attr, vars(owner)[attr]))
+                setattr(owner, attr, make(getattr(owner, attr)))
+        _PATCHES["count"] += 1
+
+
+def _exit_patches() -> None:
+    with _LOCK:
+        _PATCHES["count"] -= 1
+        if _PATCHES["count"] == 0:
+            while _PATCHES["saved"]:
+                owner, attr, descriptor = _PATCHES["saved"].pop()
+                setattr(owner, attr, descriptor)
+
+
+@contextlib.contextmanager
+def override(rule: str):
+    """Install ``rule`` on every ReLU whose forward pass and gradient are built in the block.
+
+    Parameters
+    ----------
+    rule : {"gradient", "deconvnet", "guided"}
+        ``"gradient"`` keeps TensorFlow's own ReLU gradients (and records which were built).
+
+    Yields
+    ------
+    Trace
+        What the override did, filled in as TensorFlow builds the gradients.
+
+    Notes
+    -----
+    Both the forward call and ``tf.gradients`` must run inside the block. The rule is
+    per thread: concurrent traces of other explainers, and any other code of the process,
+    see TensorFlow's and Keras's own functions. The Keras functions are patched while at
+    least one refdeconv trace runs in the process, each patch dispatching on the calling
+    thread, and restored when the last one ends, also when the traced code raises.
+    """
+    rules.install_op_hooks()
+    _enter_patches()
+    try:
+        with rules.active(Trace(rule)) as trace:
+            yield trace
+    finally:
+        _exit_patches()
