@@ -51,3 +51,45 @@ def resolve_layer(model, output_layer):
             raise ValueError(f"output_layer: index {output_layer} out of range for the {n} layers of {model.name!r}")
         return model.layers[output_layer]
     raise TypeError(f"output_layer: expected a layer name (str), an index (int) or None, got {type(output_layer).__name__}")
+
+
+def is_built(model) -> bool:
+    """Whether a graph model has its inputs (an unbuilt Sequential model has none yet)."""
+    try:
+        return bool(model.inputs)
+    except (AttributeError, ValueError, TypeError):
+        return False
+
+
+def _graph_nodes(model) -> set | None:
+    """Ids of the nodes (layer calls) of ``model``'s own graph; ``None`` where Keras keeps none."""
+    graph = getattr(model, "_functional", None) or model  # Keras 3 Sequential: its Functional
+    by_depth = getattr(graph, "_nodes_by_depth", None)
+    if by_depth is None:
+        return None
+    return {id(node) for nodes in by_depth.values() for node in nodes}
+
+
+def layer_output(model, output_layer):
+    """The symbolic output of the layer ``output_layer`` names, as called in ``model``'s graph.
+
+    A nested model (a transfer-learning base inside an outer model) has a graph of its own;
+    its ``output`` belongs to that graph, not to ``model``'s. Here the layer's call inside
+    ``model`` is found, so a cut there starts at ``model``'s input.
+
+    Raises
+    ------
+    ValueError
+        The layer is called more than once in ``model`` (which call is meant is ambiguous).
+    """
+    layer = resolve_layer(model, output_layer)
+    nodes = _graph_nodes(model)
+    calls = [node for node in getattr(layer, "_inbound_nodes", []) if nodes is not None and id(node) in nodes]
+    if not calls:
+        return layer.output
+    if len(calls) > 1:
+        raise ValueError(f"output_layer: layer {layer.name!r} is called {len(calls)} times in model {model.name!r}, "
+                         "so its output is ambiguous; cut at a layer called once")
+    outputs = calls[0].output_tensors
+    outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]  # tf-keras: one tensor
+    return outputs[0] if len(outputs) == 1 else outputs

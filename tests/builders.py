@@ -17,6 +17,7 @@ import keras
 import tensorflow as tf
 
 STYLES = ("sequential", "functional", "nested", "subclassed")
+_RECURRENT = {"simplernn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
 
 _PLAIN = {  # plain ReLU / relu6 written as functions
     "tf.nn": {"relu": tf.nn.relu, "relu6": tf.nn.relu6},
@@ -81,6 +82,8 @@ def _layers(L, spec: dict, dtype: str, relu) -> list:
         main = pool(spec["pool_size"], strides=spec["strides"], padding=spec["padding"], dtype=dtype)
     elif kind == "relu":
         return [L.Lambda(relu(spec), dtype=dtype)] if relu is not None else [_relu_layer(L, spec, dtype)]
+    elif kind in _RECURRENT:
+        return [_recurrent(L, spec, dtype, relu({"form": "activation"}) if hooked else act)]
     else:
         main = {
             "flatten": lambda: L.Flatten(dtype=dtype),
@@ -93,6 +96,23 @@ def _layers(L, spec: dict, dtype: str, relu) -> list:
             "activation": lambda: L.Activation(spec.get("name"), dtype=dtype),
         }[kind]()
     return [main] + ([L.Lambda(relu({"form": "activation"}), dtype=dtype)] if hooked else [])
+
+
+def _recurrent(L, spec: dict, dtype: str, activation):
+    """A recurrent layer (``unroll=False``: the cell runs in a loop), the cell's ReLU written as asked.
+
+    Keras's ``Bidirectional`` copies its layers through their configs, which cannot hold a
+    function activation: its cells are built with the activation's name, then given the function.
+    """
+    cls = getattr(L, _RECURRENT[spec["type"]])
+    named = activation if isinstance(activation, str) else "relu"
+    layer = cls(spec["units"], activation=named, return_sequences=True, dtype=dtype)
+    if spec.get("bidirectional"):
+        layer = L.Bidirectional(layer, merge_mode=spec["bidirectional"], dtype=dtype)
+    if not isinstance(activation, str):
+        for direction in (layer.forward_layer, layer.backward_layer) if spec.get("bidirectional") else (layer,):
+            direction.cell.activation = activation
+    return layer
 
 
 def _subclassed(lib, layers, dtype):

@@ -6,6 +6,9 @@ vocabulary of the test vectors) that :mod:`tests.builders` turns into Keras
 models of any style. Weights and inputs come from a drawn seed, so an example
 replays exactly and shrinks by architecture.
 
+Sequence networks also draw recurrent layers (``SimpleRNN``, ``LSTM``, ``GRU``, alone or in a
+``Bidirectional`` with any single-output merge mode), mostly with ReLU cells.
+
 Size caps keep every example tiny (an oracle check must take milliseconds):
 at most 4 hidden blocks, 4 channels, 4 units, spatial extents up to 9, N up to 3.
 
@@ -29,6 +32,8 @@ KINDS = ("dense", "sequence", "image")
 RELU_FORMS = ("activation", "layer", "activation_layer", "relu6", "capped", "thresholded")
 #: Non-ReLU nonlinearities: their ordinary derivative under every rule.
 OTHER_ACTIVATIONS = ("tanh", "sigmoid", "elu", "leaky_relu", "silu", "softplus")
+#: Recurrent layers drawn in sequence networks (their cells run in a ``while`` loop).
+RECURRENT = ("simplernn", "lstm", "gru")
 
 MAX_BLOCKS, MAX_CHANNELS, MAX_BATCH = 4, 4, 3
 
@@ -102,12 +107,25 @@ def _out_extent(extent: list[int], w: dict) -> list[int]:
     return [(e - reach) // w["strides"] + 1 for e in extent]
 
 
+def _recurrent(draw) -> dict:
+    """A recurrent layer over the sequence (all steps returned, so the extent is kept), usually with
+    ReLU cells: the rule must reach every time step inside the loop (``unroll=False``)."""
+    return {"type": draw(st.sampled_from(RECURRENT), label="recurrent layer"),
+            "units": draw(st.integers(1, MAX_CHANNELS), label="units"),
+            "activation": draw(st.sampled_from(["relu", "relu", "tanh"]), label="cell activation"),
+            "bidirectional": draw(st.sampled_from([None, "concat", "sum", "mul", "ave"]), label="bidirectional")}
+
+
 def _block(draw, kind: str, extent: list[int], ties: bool) -> tuple[list[dict], list[int]]:
     dims = {"dense": 0, "sequence": 1, "image": 2}[kind]
     choices = ["dense", "relu", "dropout"] + ([] if ties else ["batchnorm", "other"])
     if dims:
         choices += ["conv", "conv", "maxpool", "maxpool"] + ([] if ties else ["avgpool"])
+    if dims == 1 and not ties:
+        choices += ["recurrent"]
     pick = draw(st.sampled_from(choices), label="block")
+    if pick == "recurrent":
+        return [_recurrent(draw)], extent
     if pick == "dense":
         layer = {"type": "dense", "units": draw(st.integers(1, MAX_CHANNELS), label="units")}
     elif pick == "conv":
@@ -132,16 +150,21 @@ def _block(draw, kind: str, extent: list[int], ties: bool) -> tuple[list[dict], 
 
 
 @st.composite
-def networks(draw, kind: str | None = None, ties: bool | None = None) -> NetSpec:
-    """A small network of supported layers ending in a ``Dense`` head of 1-4 classes."""
+def networks(draw, kind: str | None = None, ties: bool | None = None, recurrent: bool = False) -> NetSpec:
+    """A small network of supported layers ending in a ``Dense`` head of 1-4 classes.
+
+    ``recurrent=True``: a sequence network whose first block is a recurrent layer.
+    """
+    if recurrent:
+        kind, ties = "sequence", False
     kind = kind or draw(st.sampled_from(KINDS), label="kind")
     ties = draw(st.booleans(), label="ties") if ties is None else ties
     dims = {"dense": 0, "sequence": 1, "image": 2}[kind]
     extent = [draw(st.integers(3, 9), label="extent") for _ in range(dims)]
     channels = draw(st.integers(1, 3 if dims else 8), label="channels")
     input_shape = (*extent, channels)
-    layers = []
-    for _ in range(draw(st.integers(1, MAX_BLOCKS), label="blocks")):
+    layers = [_recurrent(draw)] if recurrent else []
+    for _ in range(draw(st.integers(0 if recurrent else 1, MAX_BLOCKS), label="blocks")):
         new, extent = _block(draw, kind, extent, ties)
         layers += new
     if dims:
@@ -156,9 +179,9 @@ def networks(draw, kind: str | None = None, ties: bool | None = None) -> NetSpec
 
 
 @st.composite
-def cases(draw, kind: str | None = None, ties: bool | None = None):
+def cases(draw, kind: str | None = None, ties: bool | None = None, recurrent: bool = False):
     """A network, a batch of inputs and one-hot targets: ``(spec, x, targets)``."""
-    spec = draw(networks(kind, ties), label="network")
+    spec = draw(networks(kind, ties, recurrent), label="network")
     n = draw(st.integers(1, MAX_BATCH), label="batch size")
     x = spec.inputs(n, draw(st.integers(0, 2**32 - 1), label="input seed"))
     classes = spec.layers[-1]["units"]

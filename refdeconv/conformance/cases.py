@@ -163,7 +163,7 @@ def _reference_maps(model, network: Network) -> dict:
 
 def _has_ties(model, network: Network) -> bool:
     program = compile_model(model)
-    values = program.forward(network.inputs())
+    values = program.forward([network.inputs()])
     for op, ins, _ in program.steps:
         if isinstance(op, MaxPool):
             h = values[ins[0]]

@@ -4,9 +4,11 @@
 
 - ``inputs``: a ``numpy.ndarray`` or ``tf.Tensor`` of shape ``(N, ...)`` matching
   the model's input (``(N, W)``, ``(N, T, W)``, ``(N, H, W, C)``), of any real
-  dtype (cast to the model's, as Keras does); or a ``tf.data.Dataset`` yielding
-  ``(x, y)`` pairs (or ``x`` alone: top class), batched or not, after any
-  ``map``/``prefetch``/``cache``; it is streamed batch by batch.
+  dtype (cast to the model's, as Keras does); for a model with several inputs a
+  list, tuple or dict of them (:mod:`~refdeconv.explainers.signature`); or a
+  ``tf.data.Dataset`` yielding ``(x, y)`` pairs (or ``x`` alone: top class),
+  batched or not, after any ``map``/``prefetch``/``cache``; it is streamed batch
+  by batch.
 - ``targets``: one-hot (or any real weighting of the outputs) of the output's
   shape ``(N, classes)``; integer class labels ``(N,)``; or ``None``, which
   explains each input's top class ``argmax f(x)``.
@@ -67,15 +69,15 @@ def check_finite(value, name: str, offset: int = 0) -> None:
         raise ValueError(f"{name}: sample {offset + int(np.argmin(ok))} contains NaN or Inf")
 
 
-def check_inputs(x, input_shape) -> None:
+def check_inputs(x, input_shape, name: str = "inputs") -> None:
     """Rank and per-sample shape of a batch against the model's input shape (``None`` = any)."""
     shape = tuple(x.shape)
     if len(shape) < 2:
-        raise ValueError(f"inputs: expected a batch of shape (N, ...) with at least 2 axes, got shape {shape}")
+        raise ValueError(f"{name}: expected a batch of shape (N, ...) with at least 2 axes, got shape {shape}")
     if input_shape is None:
         return
     if len(shape) != len(input_shape) or any(e is not None and e != s for e, s in zip(input_shape[1:], shape[1:])):
-        raise ValueError(f"inputs: expected shape {tuple(input_shape)} (None = any) for this model, got {shape}")
+        raise ValueError(f"{name}: expected shape {tuple(input_shape)} (None = any) for this model, got {shape}")
 
 
 def targets_for(y, n: int, output_shape, strict: bool, offset: int = 0):
@@ -115,21 +117,64 @@ def targets_for(y, n: int, output_shape, strict: bool, offset: int = 0):
     return y
 
 
-def batched_dataset(dataset, batch_size, input_rank):
-    """``(batched dataset, pair)`` from any ``tf.data.Dataset`` of ``(x, y)`` (``pair``) or ``x``.
+def _is_inputs_structure(spec, sig) -> bool:
+    """Whether a Dataset element's part ``spec`` holds the model's several inputs (a tuple, list or dict)."""
+    return sig.several and isinstance(spec, (tuple, list, dict)) and len(spec) == len(sig.names)
 
-    A batched input (``x`` of the model input's rank) is unbatched first, so
-    that ``batch_size`` alone decides what is explained at once; without a
-    known input rank, a leading ``None`` axis means batched.
-    """
-    spec = dataset.element_spec
+
+def _split(spec, sig):
+    """``(x spec, pair)`` of a Dataset element: ``(x, y)`` pairs, or ``x`` alone."""
+    if sig.several:
+        if isinstance(spec, tuple) and len(spec) == 2 and _is_inputs_structure(spec[0], sig):
+            return spec[0], True
+        if _is_inputs_structure(spec, sig):
+            return spec, False
+        raise TypeError(f"inputs: for a model with inputs {sig.names}, a Dataset must yield ((x1, x2, ...), y), "
+                        f"({{name: x, ...}}, y) or the inputs alone, got elements {spec}")
     pair = isinstance(spec, tuple)
     if pair and len(spec) != 2:
         raise TypeError(f"inputs: a Dataset must yield (x, y) pairs or x alone, got elements of {len(spec)} parts")
-    x_spec = spec[0] if pair else spec
-    if not isinstance(x_spec, tf.TensorSpec) or (pair and not isinstance(spec[1], tf.TensorSpec)):
-        raise TypeError(f"inputs: a Dataset must yield dense tensors, got {spec}")
-    batched = x_spec.shape.rank == input_rank if input_rank is not None else x_spec.shape[:1] == [None]
-    if batched:
+    return (spec[0] if pair else spec), pair
+
+
+_BATCHING = {"_BatchDataset": True, "_ParallelBatchDataset": True, "_PaddedBatchDataset": True,
+             "_RebatchDataset": True, "_UnbatchDataset": False}
+
+
+def _was_batched(dataset) -> bool:
+    """Whether a Dataset's elements come from a ``batch`` (the last batching step of its pipeline,
+    through ``map``, ``prefetch``, ``cache``...); a ``drop_remainder`` batch has a static batch axis."""
+    while dataset is not None:
+        if type(dataset).__name__ in _BATCHING:
+            return _BATCHING[type(dataset).__name__]
+        dataset = getattr(dataset, "_input_dataset", None)
+    return False
+
+
+def input_specs(dataset, pair: bool, sig) -> list:
+    """The ``TensorSpec`` of each model input in a Dataset's elements, in the model's order."""
+    x_spec = dataset.element_spec[0] if pair else dataset.element_spec
+    if not sig.several:
+        return [x_spec]
+    return [x_spec[name] for name in sig.names] if isinstance(x_spec, dict) else list(x_spec)
+
+
+def batched_dataset(dataset, batch_size, sig):
+    """``(batched dataset, pair, pack)`` from a ``tf.data.Dataset`` of ``(x, y)`` (``pair``) or ``x``.
+
+    ``x`` is one tensor, or for a model with several inputs a tuple, list or dict of them;
+    ``pack`` puts the maps back into that structure. A batched input (of the model input's
+    rank) is unbatched first, so that ``batch_size`` alone decides what is explained at once.
+    Where the model's input rank is unknown (an unbuilt or subclassed model), the pipeline
+    tells: elements made by ``batch`` (``drop_remainder`` or not) are batches, others samples.
+    """
+    x_spec, pair = _split(dataset.element_spec, sig)
+    specs = input_specs(dataset, pair, sig)
+    if not all(isinstance(s, tf.TensorSpec) for s in specs) or (pair and not isinstance(dataset.element_spec[1], tf.TensorSpec)):
+        raise TypeError(f"inputs: a Dataset must yield dense tensors, got {dataset.element_spec}")
+    rank = None if sig.shapes[0] is None else len(sig.shapes[0])
+    if (_was_batched(dataset) if rank is None else specs[0].shape.rank == rank):
         dataset = dataset.unbatch()
-    return dataset.batch(batch_size if batch_size is not None else 2**31 - 1), pair
+    pack = (lambda maps: dict(zip(sig.names, maps))) if isinstance(x_spec, dict) else (
+        (lambda maps: type(x_spec)(maps)) if sig.several else (lambda maps: maps[0]))
+    return dataset.batch(batch_size if batch_size is not None else 2**31 - 1), pair, pack

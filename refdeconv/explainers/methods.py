@@ -14,8 +14,10 @@ import tensorflow as tf
 
 from . import inputs as io
 from . import operators, traced
+from . import built
+from .models import fingerprint, model_dtype
 from .outputs import Collector, aligned_empty, to_tensor
-from .models import graph_shapes, model_dtype
+from .signature import flatten, signature
 
 
 class Explainer:
@@ -55,19 +57,31 @@ class Explainer:
         self.model, self.output_layer = model, output_layer
         self.batch_size = io.check_batch_size(batch_size)
         self.operator = operators.resolve(operator)
-        forward = traced.forward_of(model, output_layer)  # raises for a bad output_layer
-        self._input_shape, self._output_shape = graph_shapes(forward)
+        self._version = None
+        self._refresh()  # raises for a bad output_layer, or several outputs
         self.rules_applied: list[dict] = []
         self._warned = False
 
-    def explain(self, inputs, targets=None) -> tf.Tensor:
+    def _refresh(self) -> None:
+        """Read the model anew if it changed since the last look (an activation, a layer's config,
+        a sub-model): traced functions are keyed by its fingerprint, so a changed model is traced
+        anew and an unchanged one finds its traces."""
+        version = fingerprint(self.model)
+        if version != self._version:
+            self.dtype = model_dtype(self.model)
+            self._sig = signature(traced.forward_of(self.model, self.output_layer, version))
+            self._version = version
+
+    def explain(self, inputs, targets=None):
         """Attribution maps of ``inputs`` for ``targets``.
 
         Parameters
         ----------
-        inputs : numpy.ndarray, tf.Tensor or tf.data.Dataset
+        inputs : numpy.ndarray, tf.Tensor, list, tuple, dict or tf.data.Dataset
             ``(N, W)``, ``(N, T, W)`` or ``(N, H, W, C)``, cast to the model's
-            dtype; or a Dataset of ``(x, y)`` (or ``x``), batched or not.
+            dtype; for a model with several inputs, a list or tuple (in the
+            model's order) or a dict (keyed by input name) of them, as Keras
+            takes them; or a Dataset of ``(x, y)`` (or ``x``), batched or not.
         targets : array_like or None
             One-hot ``(N, classes)`` (the output's shape), integer labels
             ``(N,)``, or ``None`` for each input's top class. Must be ``None``
@@ -75,76 +89,104 @@ class Explainer:
 
         Returns
         -------
-        tf.Tensor
-            The maps: raw and signed, of the inputs' shape, in the model's dtype.
+        tf.Tensor, or a list, tuple or dict of them
+            The maps: raw and signed, of the inputs' shapes and dtypes, in the
+            structure the inputs came in.
+
+        Raises
+        ------
+        TypeError, ValueError
+            Naming the argument (``inputs``, ``targets``, ``model``, ``operator``)
+            and what was expected; the model is left as it was.
         """
+        self._refresh()
         if isinstance(inputs, tf.data.Dataset):
             if targets is not None:
                 raise ValueError("targets: must be None when inputs is a tf.data.Dataset, which yields its own targets")
             return self._explain_stream(inputs)
-        x, y = self._checked(inputs, targets)
-        n = int(x.shape[0])
-        out = aligned_empty(tuple(x.shape), tf.as_dtype(self.dtype).as_numpy_dtype)
+        xs, pack = flatten(inputs, self._sig)
+        xs, y = self._checked(xs, targets)
+        n = int(xs[0].shape[0])
+        outs = [aligned_empty(tuple(x.shape), tf.as_dtype(self._dtype_of(i)).as_numpy_dtype) for i, x in enumerate(xs)]
         step = n if self.batch_size is None else self.batch_size
         for start in range(0, n, max(step, 1)):
             stop = min(start + step, n)
-            out[start:stop] = self._batch(x[start:stop], None if y is None else y[start:stop])
-        return to_tensor(out)
+            maps = self._batch([x[start:stop] for x in xs], None if y is None else y[start:stop])
+            for out, part in zip(outs, maps):
+                out[start:stop] = part
+        return pack([to_tensor(out) for out in outs])
 
-    def _explain_stream(self, dataset) -> tf.Tensor:
-        rank = None if self._input_shape is None else len(self._input_shape)
-        batches, pair = io.batched_dataset(dataset, self.batch_size, rank)
-        maps, seen = Collector(), 0
+    def _dtype_of(self, i: int) -> str:
+        """The dtype input ``i`` is cast to (its own in a graph with several inputs, else the model's)."""
+        return self._sig.dtypes[i] if self._sig.several else self.dtype
+
+    def _explain_stream(self, dataset):
+        batches, pair, pack = io.batched_dataset(dataset, self.batch_size, self._sig)
+        collectors, seen = None, 0
         for element in batches:  # streamed: one batch in memory at a time, plus the maps so far
-            xb, yb = self._checked(*(element if pair else (element, None)), offset=seen)
-            maps.add(self._batch(xb, yb))
-            seen += int(xb.shape[0])
+            x, y = element if pair else (element, None)
+            xs, y = self._checked(flatten(x, self._sig)[0], y, offset=seen)
+            maps = self._batch(xs, y)
+            collectors = collectors or [Collector() for _ in maps]
+            for collector, part in zip(collectors, maps):
+                collector.add(part)
+            seen += int(xs[0].shape[0])
         if not seen:
-            sample = (batches.element_spec[0] if pair else batches.element_spec).shape[1:]
-            return tf.zeros([0, *[d or 0 for d in sample]], self.dtype)
-        return maps.tensor()
+            return pack([tf.zeros([0, *[d or 0 for d in spec.shape[1:]]], self._dtype_of(i))
+                         for i, spec in enumerate(io.input_specs(batches, pair, self._sig))])
+        return pack([collector.tensor() for collector in collectors])
 
-    def _checked(self, inputs, targets, offset: int = 0):
-        """``(x, y)`` validated: inputs against the model, targets against the output (``y`` may be None).
+    def _checked(self, xs: list, targets, offset: int = 0):
+        """``(xs, y)`` validated: each input against the model, targets against the output (``y`` may be None).
 
         ``offset`` numbers the samples of a streamed batch in error messages.
         """
-        x = io.as_array(inputs, "inputs")
-        io.check_inputs(x, self._input_shape)
-        io.check_finite(x, "inputs", offset)
+        names = [f"inputs[{name!r}]" for name in self._sig.names] if self._sig.several else ["inputs"]
+        xs = [io.as_array(x, name) for x, name in zip(xs, names)]
+        for x, name, shape in zip(xs, names, self._sig.shapes):
+            io.check_inputs(x, shape, name)
+            io.check_finite(x, name, offset)
+        counts = {int(x.shape[0]) for x in xs}
+        if len(counts) > 1:
+            raise ValueError(f"inputs: every input must have the same number of samples, got {[x.shape[0] for x in xs]}")
+        if self._sig.shapes[0] is None and xs[0].shape[0]:
+            built.ensure_built(self.model, xs[0].shape[1:])  # an unbuilt model: built as Keras would, or left as it was
+            self._refresh()
         if targets is None:
-            return x, None
+            return xs, None
         strict = operators.is_builtin(self.operator)
-        return x, io.targets_for(targets, int(x.shape[0]), self._output(x), strict, offset)
+        return xs, io.targets_for(targets, int(xs[0].shape[0]), self._output(xs), strict, offset)
 
-    def _output(self, x):
+    def _output(self, xs):
         """The output shape, from the graph, or (subclassed) from a one-sample forward pass."""
-        if self._output_shape is None and x.shape[0]:
-            forward = traced.forward_of(self.model, self.output_layer)
-            self._output_shape = (None, *forward(tf.cast(x[:1], self.dtype), training=False).shape[1:])
-        return self._output_shape
+        if self._sig.output_shape is None and xs[0].shape[0]:
+            forward = traced.forward_of(self.model, self.output_layer, self._version)
+            first = [tf.cast(x[:1], self._dtype_of(i)) for i, x in enumerate(xs)]
+            self._sig.output_shape = (None, *forward(self._sig.model_inputs(first), training=False).shape[1:])
+        return self._sig.output_shape
 
-    def _batch(self, x, y) -> np.ndarray:
-        """Maps of one batch, as a NumPy array of the model's dtype."""
-        x = tf.cast(x, self.dtype)
-        x_spec = tf.TensorSpec(x.shape, self.dtype)  # exact: see refdeconv.explainers.traced on pruning
+    def _batch(self, xs: list, y) -> list:
+        """Maps of one batch, one NumPy array per input, each in its input's dtype."""
+        xs = [tf.cast(x, self._dtype_of(i)) for i, x in enumerate(xs)]
+        x_specs = [tf.TensorSpec(x.shape, x.dtype) for x in xs]  # exact: see refdeconv.explainers.traced on pruning
         if y is None:
-            y = traced.top_class_function(self.model, self.output_layer, x_spec).function(x)
-        y = tf.cast(y, self.dtype)
-        fn = traced.maps_function(self.model, self.output_layer, self.rule, self.operator, x_spec,
-                                  tf.TensorSpec(y.shape, self.dtype))
+            y = traced.top_class_function(self.model, self.output_layer, self._version, x_specs).function(xs)
+        y = tf.cast(y, self.dtype if not self._sig.several else self._sig.output_dtype)
+        fn = traced.maps_function(self.model, self.output_layer, self._version, self.rule, self.operator, x_specs,
+                                  tf.TensorSpec(y.shape, y.dtype))
         self._note(fn.record)
         try:
             if not fn.checked:  # the operator's first call: one scalar per sample?
-                scores = fn.scores(x, y)
-                if scores.shape[0] != x.shape[0]:
-                    raise ValueError(f"operator: must return one scalar per sample, shape ({x.shape[0]},), "
+                scores = fn.scores(xs, y)
+                if scores.shape[0] != xs[0].shape[0]:
+                    raise ValueError(f"operator: must return one scalar per sample, shape ({xs[0].shape[0]},), "
                                      f"got shape {tuple(scores.shape)}")
                 fn.checked = True
-            return fn.function(x, y).numpy()
+            return [m.numpy() for m in fn.function(xs, y)]
         except tf.errors.InvalidArgumentError as err:
             lines = [line for line in err.message.splitlines() if line.strip() and "Graph execution" not in line]
-            raise ValueError(f"inputs: the model failed on inputs of shape {tuple(x.shape)}: {lines[0]}") from None
+            shapes = ", ".join(str(tuple(x.shape)) for x in xs)
+            raise ValueError(f"inputs: the model failed on inputs of shape {shapes}: {lines[0]}") from None
 
     def _note(self, record: list) -> None:
         """Keep the record; warn once about non-ReLUs, ReLUs the rule did not reach, ReLU-free models."""

@@ -9,18 +9,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from ..keras_model import is_graph_model, library, resolve_layer
-
-
-def graph_shapes(model) -> tuple:
-    """``(input shape, output shape)`` of a built graph model; ``(None, None)`` when they are unknown
-    (a subclassed model, or a Sequential model that has not been built yet)."""
-    if not is_graph_model(model):
-        return None, None
-    try:
-        return tuple(model.inputs[0].shape), tuple(model.outputs[0].shape)
-    except (AttributeError, ValueError, IndexError, TypeError):
-        return None, None
+from ..keras_model import is_built, is_graph_model, layer_output, library
 
 
 def model_dtype(model) -> str:
@@ -46,7 +35,39 @@ def cut(model, output_layer):
             f"output_layer: model {model.name!r} is subclassed ({type(model).__name__}); its `call` is Python "
             "code, so it has no graph to cut at a layer. Use output_layer=None, or build it as a Functional model"
         )
-    if graph_shapes(model)[0] is None:
+    if not is_built(model):
         raise ValueError(f"output_layer: model {model.name!r} has not been built, so it has no graph to cut yet; "
                          "give it an Input or call it once on data")
-    return keras_library.Model(model.inputs, resolve_layer(model, output_layer).output)
+    return keras_library.Model(model.inputs, layer_output(model, output_layer))
+
+
+def _value_key(value):
+    """A hashable stand-in for a layer attribute, or ``None`` for what is not configuration."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, tuple) and all(v is None or isinstance(v, (bool, int, float, str)) for v in value):
+        return value
+    if callable(value) and not hasattr(value, "weights"):  # an activation, a function: by identity
+        return ("callable", id(value))
+    return None
+
+
+def fingerprint(model) -> int:
+    """A hash of what a traced function of ``model`` depends on besides the weights' values.
+
+    Every layer reachable from the model (nested models included), its type, and its public
+    configuration attributes: numbers, strings, tuples of them, and functions by identity (an
+    activation swapped for another, a ``Lambda``'s function). Changing any of them, or the
+    layers of a Sequential model, changes the fingerprint; updating weights does not.
+
+    Notes
+    -----
+    Computed at each ``explain`` (about 9 ms for ResNet50's 178 layers), so the maps are those
+    of the model as it is then; a new explainer on an unchanged model finds its traces cached.
+    """
+    parts = []
+    for layer in model._flatten_layers(include_self=True, recursive=True):  # noqa: SLF001 - Keras 3 and tf-keras
+        items = tuple((name, key) for name, value in sorted(vars(layer).items())
+                      if not name.startswith("_") and (key := _value_key(value)) is not None)
+        parts.append((id(layer), type(layer).__qualname__, items))
+    return hash(tuple(parts))

@@ -124,15 +124,15 @@ def _called_graphs(op, library: dict) -> list:
     return [library[name].graph for name in names if name in library]
 
 
-def _between(graph, source, target) -> list:
-    """Ops of ``graph`` on a path from tensor ``source`` to tensor ``target``."""
+def _between(graph, sources, target) -> list:
+    """Ops of ``graph`` on a path from one of the tensors ``sources`` to tensor ``target``."""
     below, stack = set(), [target.op]
     while stack:
         op = stack.pop()
         if op not in below:
             below.add(op)
             stack.extend(t.op for t in op.inputs)
-    above, stack = set(), [source.op]
+    above, stack = set(), [s.op for s in sources]
     while stack:
         op = stack.pop()
         if op not in above:
@@ -141,8 +141,8 @@ def _between(graph, source, target) -> list:
     return [op for op in graph.get_operations() if op in below and op in above]
 
 
-def forward_ops(graph, types, source, target) -> dict:
-    """``op name -> op type`` of the ops of ``types`` on a path from ``source`` to ``target``.
+def forward_ops(graph, types, sources, target) -> dict:
+    """``op name -> op type`` of the ops of ``types`` on a path from a tensor of ``sources`` to ``target``.
 
     Function graphs called by an op on the path (a ``while`` body, a ``cond`` branch, a nested
     ``tf.function``) count whole. Taken before ``tf.gradients`` runs, it lists the forward pass
@@ -151,7 +151,7 @@ def forward_ops(graph, types, source, target) -> dict:
     capped ReLU's own forward (:data:`FAMILY_SCOPE`) neither.
     """
     library = dict(getattr(graph, "_functions", {}))
-    found, queue, seen = {}, collections.deque(_between(graph, source, target)), set()
+    found, queue, seen = {}, collections.deque(_between(graph, sources, target)), set()
     while queue:
         op = queue.popleft()
         if id(op) in seen:

@@ -23,6 +23,7 @@ import tensorflow as tf
 from . import rules
 from .models import cut
 from .override import override
+from .signature import signature
 
 CACHE_SIZE = 32
 
@@ -63,9 +64,13 @@ def clear_cache() -> None:
     _CACHE.clear()
 
 
-def forward_of(model, output_layer):
-    """The (cached) cut model, so that explainers of one model share it."""
-    return _cached(model, (output_layer, "forward"), lambda: Traced(cut(model, output_layer))).function
+def forward_of(model, output_layer, version: int):
+    """The (cached) cut model, so that explainers of one model share it.
+
+    ``version`` is the model's :func:`~refdeconv.explainers.models.fingerprint`: a changed model
+    is cut and traced anew.
+    """
+    return _cached(model, (version, output_layer, "forward"), lambda: Traced(cut(model, output_layer))).function
 
 
 def _record(trace, relus: dict, others: dict) -> list:
@@ -78,63 +83,74 @@ def _record(trace, relus: dict, others: dict) -> list:
     return trace.routed + entries + not_relus
 
 
-def maps_function(model, output_layer, rule, operator, x_spec, y_spec) -> Traced:
-    """The traced map function ``(x, y) -> d sum(operator(f, x, y)) / dx`` under ``rule``.
+def maps_function(model, output_layer, version, rule, operator, x_specs, y_spec) -> Traced:
+    """The traced map function ``(xs, y) -> [d sum(operator(f, x, y)) / dx_i]`` under ``rule``.
+
+    ``xs`` is one tensor per model input, in the model's order (:mod:`.signature`).
 
     Raises
     ------
     ValueError
         The operator does not return one score per sample, or the scores are not
-        differentiable with respect to the inputs (integer inputs, a disconnected input).
+        differentiable with respect to an input (integer inputs, a disconnected input).
     """
-    forward = forward_of(model, output_layer)
+    forward = forward_of(model, output_layer, version)
+    sig = signature(forward)
 
     def build():
         traced = Traced(None)
 
-        def maps(x, y):
+        def maps(xs, y):
             graph = tf.compat.v1.get_default_graph()
             with override(rule) as trace:
-                scores = tf.convert_to_tensor(operator(lambda t: forward(t, training=False), x, y))
+                scores = tf.convert_to_tensor(operator(_call(forward), sig.model_inputs(xs), y))
                 if scores.shape.rank != 1:
                     raise ValueError(
                         f"operator: must return one scalar per sample, shape (N,), got shape {tuple(scores.shape)}"
                     )
-                relus = rules.forward_ops(graph, rules.RELU_OPS, x, scores)
-                others = rules.forward_ops(graph, NON_RELU_OPS, x, scores)
+                relus = rules.forward_ops(graph, rules.RELU_OPS, xs, scores)
+                others = rules.forward_ops(graph, NON_RELU_OPS, xs, scores)
                 # No run-time check on the scores here: it would make the whole forward pass a
                 # dependency and stop TensorFlow from pruning what DeconvNet's backward pass ignores.
-                grads = tf.gradients(tf.reduce_sum(scores), x)[0]
+                grads = tf.gradients(tf.reduce_sum(scores), xs)
             traced.record = _record(trace, relus, others)
-            if grads is None:
-                raise ValueError(_NOT_DIFFERENTIABLE.format(dtype=x.dtype.name))
+            missing = [name for name, g in zip(sig.names, grads) if g is None]
+            if missing:
+                which = "inputs" if not sig.several else f"inputs {missing}"
+                raise ValueError(_NOT_DIFFERENTIABLE.format(which=which, dtypes=[x.dtype.name for x in xs]))
             return grads
 
-        traced.function = tf.function(maps, autograph=False).get_concrete_function(x_spec, y_spec)
-        traced.scores = tf.function(lambda x, y: operator(lambda t: forward(t, training=False), x, y),
-                                    autograph=False).get_concrete_function(x_spec, y_spec)
+        traced.function = tf.function(maps, autograph=False).get_concrete_function(x_specs, y_spec)
+        traced.scores = tf.function(lambda xs, y: operator(_call(forward), sig.model_inputs(xs), y),
+                                    autograph=False).get_concrete_function(x_specs, y_spec)
         return traced
 
-    return _cached(model, (output_layer, rule, operator, x_spec, y_spec), build)
+    return _cached(model, (version, output_layer, rule, operator, tuple(x_specs), y_spec), build)
+
+
+def _call(forward):
+    """The model as the operator calls it: ``f(x)`` at inference."""
+    return lambda t: forward(t, training=False)
 
 
 _NOT_DIFFERENTIABLE = (
-    "inputs: the score is not differentiable with respect to the inputs (dtype {dtype}): no gradient path "
+    "{which}: the score is not differentiable with respect to them (dtypes {dtypes}): no gradient path "
     "leads from the output back to them, as with integer token ids fed to an Embedding. Explain from the "
     "first differentiable tensor instead: e.g. the embedding's output, with a model that starts there "
     "(see docs/method.md, 'Inputs with no gradient')"
 )
 
 
-def top_class_function(model, output_layer, x_spec) -> Traced:
-    """The traced ``x -> one_hot(argmax f(x))`` for ``targets=None``."""
-    forward = forward_of(model, output_layer)
+def top_class_function(model, output_layer, version, x_specs) -> Traced:
+    """The traced ``xs -> one_hot(argmax f(xs))`` for ``targets=None``."""
+    forward = forward_of(model, output_layer, version)
+    sig = signature(forward)
 
     def build():
-        def top(x):
-            out = forward(x, training=False)
-            return tf.one_hot(tf.argmax(out, axis=-1), tf.shape(out)[-1], dtype=x.dtype)
+        def top(xs):
+            out = forward(sig.model_inputs(xs), training=False)
+            return tf.one_hot(tf.argmax(out, axis=-1), tf.shape(out)[-1], dtype=out.dtype)
 
-        return Traced(tf.function(top, autograph=False).get_concrete_function(x_spec))
+        return Traced(tf.function(top, autograph=False).get_concrete_function(x_specs))
 
-    return _cached(model, (output_layer, "top", x_spec), build)
+    return _cached(model, (version, output_layer, "top", tuple(x_specs)), build)

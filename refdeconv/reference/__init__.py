@@ -26,17 +26,38 @@ from .rules import RULES, check_rule
 __all__ = ["RULES", "attribution", "forward"]
 
 
-def _inputs(program, inputs) -> np.ndarray:
-    x = np.asarray(inputs)
+def _one_input(x, expected, name: str) -> np.ndarray:
+    x = np.asarray(x)
     if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool) or np.iscomplexobj(x):
-        raise TypeError(f"inputs: expected a real numeric array, got dtype {x.dtype}")
+        raise TypeError(f"{name}: expected a real numeric array, got dtype {x.dtype}")
     x = x.astype(np.float64)
-    expected = program.input_shape
     if x.ndim != len(expected) or any(e is not None and e != s for e, s in zip(expected[1:], x.shape[1:])):
-        raise ValueError(f"inputs: expected shape {expected} (None = any), got {x.shape}")
+        raise ValueError(f"{name}: expected shape {expected} (None = any), got {x.shape}")
     if not np.isfinite(x).all():
-        raise ValueError("inputs: contains NaN or Inf")
+        raise ValueError(f"{name}: contains NaN or Inf")
     return x
+
+
+def _inputs(program, model, inputs):
+    """``(xs, pack)``: one float64 array per model input, and ``pack(maps)`` -> the structure given."""
+    shapes = program.input_shapes
+    if len(shapes) == 1:
+        return [_one_input(inputs, shapes[0], "inputs")], lambda maps: maps[0]
+    names = [t.name for t in model.inputs]
+    if isinstance(inputs, dict):
+        if set(inputs) != set(names):
+            raise ValueError(f"inputs: dict keys must be the model's input names {names}, got {sorted(inputs)}")
+        xs = [inputs[k] for k in names]
+        pack = lambda maps: dict(zip(names, maps))  # noqa: E731
+    elif isinstance(inputs, (list, tuple)) and len(inputs) == len(names):
+        xs, kind = list(inputs), type(inputs)
+        pack = lambda maps: kind(maps)  # noqa: E731
+    else:
+        raise TypeError(f"inputs: the model takes {len(names)} inputs {names}: a list, tuple or dict of arrays")
+    xs = [_one_input(x, shape, f"inputs[{name!r}]") for x, shape, name in zip(xs, shapes, names)]
+    if len({len(x) for x in xs}) > 1:
+        raise ValueError(f"inputs: every input must have the same number of samples, got {[len(x) for x in xs]}")
+    return xs, pack
 
 
 def _seed(targets, output: np.ndarray) -> np.ndarray:
@@ -64,9 +85,10 @@ def forward(model, inputs, output_layer=None) -> np.ndarray:
     Parameters
     ----------
     model : keras.Model
-        A built Keras 3 ``Sequential`` or ``Functional`` model with one input.
-    inputs : array_like
-        Batch of inputs, ``(N, ...)`` matching the model's input shape.
+        A built Keras 3 ``Sequential`` or ``Functional`` model (one or several inputs, one output).
+    inputs : array_like, or a list, tuple or dict of them
+        Batch of inputs, ``(N, ...)`` matching the model's input shape; for a
+        model with several inputs, one per input (in order, or keyed by name).
     output_layer : str, int or None
         Layer name or index into ``model.layers`` whose output is the model's
         output; ``None`` for the model's own output.
@@ -77,7 +99,7 @@ def forward(model, inputs, output_layer=None) -> np.ndarray:
         float64 output, ``(N, ...)``.
     """
     program = compile_model(model, output_layer)
-    return program.forward(_inputs(program, inputs))[program.output]
+    return program.forward(_inputs(program, model, inputs)[0])[program.output]
 
 
 def attribution(model, inputs, targets, rule: str = "deconvnet", output_layer=None) -> np.ndarray:
@@ -86,9 +108,10 @@ def attribution(model, inputs, targets, rule: str = "deconvnet", output_layer=No
     Parameters
     ----------
     model : keras.Model
-        A built Keras 3 ``Sequential`` or ``Functional`` model with one input.
-    inputs : array_like
-        Batch of inputs, ``(N, W)``, ``(N, T, W)`` or ``(N, H, W, C)``.
+        A built Keras 3 ``Sequential`` or ``Functional`` model (one or several inputs, one output).
+    inputs : array_like, or a list, tuple or dict of them
+        Batch of inputs, ``(N, W)``, ``(N, T, W)`` or ``(N, H, W, C)``; for a
+        model with several inputs, one per input (in order, or keyed by name).
     targets : array_like
         One-hot (or any real weighting) of the output, of the output's shape;
         or integer class labels ``(N,)`` standing for their one-hot vectors.
@@ -99,8 +122,8 @@ def attribution(model, inputs, targets, rule: str = "deconvnet", output_layer=No
 
     Returns
     -------
-    numpy.ndarray
-        float64 maps of the inputs' shape.
+    numpy.ndarray, or a list, tuple or dict of them
+        float64 maps of the inputs' shapes, in the structure the inputs came in.
 
     Notes
     -----
@@ -117,5 +140,6 @@ def attribution(model, inputs, targets, rule: str = "deconvnet", output_layer=No
     """
     rule = check_rule(rule)
     program = compile_model(model, output_layer)
-    values = program.forward(_inputs(program, inputs))
-    return program.backward(values, _seed(targets, values[program.output]), rule)
+    xs, pack = _inputs(program, model, inputs)
+    values = program.forward(xs)
+    return pack(program.backward(values, _seed(targets, values[program.output]), rule))

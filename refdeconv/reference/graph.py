@@ -16,45 +16,47 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 
-from ..keras_model import resolve_layer
+from ..keras_model import layer_output
 from .layers import translate
 from .reading import unsupported
 
 
 @dataclass
 class Program:
-    """A model as reference operations: value ``0`` is the input, ``output`` the result."""
+    """A model as reference operations: values ``0 .. k-1`` are its ``k`` inputs, ``output`` the result."""
 
-    input_shape: tuple
+    input_shapes: list
     output: int = 0
     steps: list = field(default_factory=list)
 
     def emit(self, operations: list, inputs: list[int]) -> int:
         """Append a chain of operations; the first reads ``inputs``. Returns the last value id."""
         for op in operations:
-            self.steps.append((op, tuple(inputs), len(self.steps) + 1))
-            inputs = [len(self.steps)]
+            out = len(self.input_shapes) + len(self.steps)
+            self.steps.append((op, tuple(inputs), out))
+            inputs = [out]
         return inputs[0]
 
-    def forward(self, x: np.ndarray) -> list:
-        """All values of the forward pass (``values[0] = x``, ``values[output]`` the result)."""
-        values = [x]
+    def forward(self, xs: list) -> list:
+        """All values of the forward pass (``values[:k] = xs``, ``values[output]`` the result)."""
+        values = list(xs)
         for op, ins, _ in self.steps:
             values.append(op.forward(*(values[i] for i in ins)))
         return values
 
-    def backward(self, values: list, seed: np.ndarray, rule: str) -> np.ndarray:
-        """Reverse pass from ``seed`` at the output to the input, under ``rule``."""
+    def backward(self, values: list, seed: np.ndarray, rule: str) -> list:
+        """Reverse pass from ``seed`` at the output to each input, under ``rule``."""
         grads = {self.output: seed}
         for op, ins, out in reversed(self.steps):
             if out not in grads:
                 continue
             for i, g in zip(ins, op.vjp(grads.pop(out), [values[i] for i in ins], values[out], rule)):
                 grads[i] = grads[i] + g if i in grads else g
-        return grads.get(0, np.zeros_like(values[0]))
+        return [grads.get(i, np.zeros_like(values[i])) for i in range(len(self.input_shapes))]
 
 
-def _model_io(model):
+def _model_io(model, one_output: bool = True):
+    """``(inputs, output)`` of a graph model (``output`` is ``None`` unless ``one_output``)."""
     if not _is_graph_model(model):
         raise NotImplementedError(
             f"reference: model {model.name!r} of type {type(model).__name__} is not supported: "
@@ -65,9 +67,13 @@ def _model_io(model):
         inputs, outputs = model.inputs, model.outputs
     except (AttributeError, ValueError) as err:
         raise ValueError(f"model: {model.name!r} has not been built; call it on data or give it an Input") from err
-    if not inputs or len(inputs) != 1 or len(outputs) != 1:
-        raise NotImplementedError(f"reference: model {model.name!r} must have one input and one output")
-    return inputs[0], outputs[0]
+    if not inputs:
+        raise ValueError(f"model: {model.name!r} has no inputs")
+    if not one_output:
+        return list(inputs), None
+    if len(outputs) != 1:
+        raise ValueError(f"model: {model.name!r} has {len(outputs)} outputs; name the one to explain with output_layer")
+    return list(inputs), outputs[0]
 
 
 def _is_graph_model(model) -> bool:
@@ -77,10 +83,10 @@ def _is_graph_model(model) -> bool:
     return any(isinstance(model, kind) and type(model).call is kind.call for kind in (Functional, keras.Sequential))
 
 
-def _inline(program: Program, model, input_id: int, target) -> int:
-    """Emit the steps computing ``target`` (a symbolic tensor of ``model``) from ``input_id``."""
-    model_input, _ = _model_io(model)
-    memo = {id(model_input): input_id}
+def _inline(program: Program, model, input_ids: list[int], target) -> int:
+    """Emit the steps computing ``target`` (a symbolic tensor of ``model``) from its inputs' ``input_ids``."""
+    model_inputs, _ = _model_io(model, one_output=False)
+    memo = {id(t): i for t, i in zip(model_inputs, input_ids)}
 
     def value_of(tensor) -> int:
         if id(tensor) in memo:
@@ -89,9 +95,7 @@ def _inline(program: Program, model, input_id: int, target) -> int:
         node = layer._inbound_nodes[node_index]
         ins = [value_of(t) for t in node.input_tensors]
         if isinstance(layer, keras.Model):
-            if len(ins) != 1:
-                raise NotImplementedError(f"reference: nested model {layer.name!r} must have one input")
-            out = _inline(program, layer, ins[0], _model_io(layer)[1])
+            out = _inline(program, layer, ins, _model_io(layer)[1])
         elif tensor_index != 0 or len(node.outputs) != 1:
             raise unsupported(layer, "more than one output")
         else:
@@ -106,15 +110,14 @@ def output_tensor(model, output_layer):
     """The symbolic output of ``model`` cut at ``output_layer`` (name, index or ``None``)."""
     if output_layer is None:
         return _model_io(model)[1]
-    layer = resolve_layer(model, output_layer)  # the explainers' own lookup: one meaning of output_layer
-    return layer.output
+    return layer_output(model, output_layer)  # the explainers' own lookup: one meaning of output_layer
 
 
 def compile_model(model, output_layer=None) -> Program:
     """Read ``model`` (cut at ``output_layer``) into a :class:`Program`."""
     if not isinstance(model, keras.Model):
         raise TypeError(f"model: expected a Keras 3 model, got {type(model).__name__}")
-    model_input, _ = _model_io(model)
-    program = Program(input_shape=tuple(model_input.shape))
-    program.output = _inline(program, model, 0, output_tensor(model, output_layer))
+    model_inputs, _ = _model_io(model, one_output=output_layer is None)
+    program = Program(input_shapes=[tuple(t.shape) for t in model_inputs])
+    program.output = _inline(program, model, list(range(len(model_inputs))), output_tensor(model, output_layer))
     return program

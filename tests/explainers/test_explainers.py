@@ -44,6 +44,25 @@ def test_explainers_equal_the_reference(case, style, writing, rule):
     check_explainer(case, style, writing, rule)
 
 
+# Recurrent examples trace a while loop per rule and style (~2 s each): capped so that the CI
+# profile stays inside its time; the other properties cover the non-recurrent layers at full count.
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@settings(max_examples=20)
+@given(case=cases(recurrent=True), style=st.sampled_from(STYLES), writing=st.sampled_from(WRITINGS),
+       rule=st.sampled_from(sorted(EXPLAINERS)))
+def test_recurrent_networks_equal_the_reference(case, style, writing, rule):
+    """Recurrent layers (cells in a while loop, ReLU written every way) in every model style."""
+    check_explainer(case, style, writing, rule)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@settings(max_examples=20)
+@given(case=cases(recurrent=True), rule=st.sampled_from(sorted(EXPLAINERS)))
+def test_tf_keras_recurrent_networks_equal_the_reference(case, rule):
+    tf_keras = pytest.importorskip("tf_keras")
+    check_explainer(case, "functional", "keras", rule, lib=tf_keras)
+
+
 @pytest.mark.filterwarnings("ignore::UserWarning")
 @given(case=cases(), style=st.sampled_from(["sequential", "functional", "subclassed"]),
        rule=st.sampled_from(sorted(EXPLAINERS)))

@@ -28,7 +28,7 @@ from tests.tf_rules import score_gradient, tf_attribution
 RULE_NAMES = sorted(reference.RULES)
 
 
-@given(case=cases(), style=st.sampled_from(["sequential", "functional", "nested"]))
+@given(case=st.one_of(cases(), cases(recurrent=True)), style=st.sampled_from(["sequential", "functional", "nested"]))
 def test_gradient_rule_equals_gradient_tape(case, style):
     net, x, targets = case
     model = build(net, style)
@@ -68,7 +68,7 @@ def check_rule_against_tensorflow(case, rule):
     assert_maps_close(tf_map, got, "float64", f"TensorFlow {rule} vs reference {rule}, {net}")
 
 
-@given(case=cases(), rule=st.sampled_from(RULE_NAMES))
+@given(case=st.one_of(cases(), cases(recurrent=True)), rule=st.sampled_from(RULE_NAMES))
 def test_rules_equal_independent_tensorflow(case, rule):
     check_rule_against_tensorflow(case, rule)
 
