@@ -7,7 +7,9 @@ operation has its forward and its vector-Jacobian product side by side; the
 rules differ in one function (:mod:`refdeconv.reference.rules`).
 
 Supported layers: ``InputLayer``, ``Dense``, ``Conv1D``, ``Conv2D`` (valid/same,
-strides, dilation), ``MaxPooling1D/2D``, ``AveragePooling1D/2D``,
+strides, dilation, groups; causal for ``Conv1D``), ``DepthwiseConv1D/2D``,
+``SeparableConv1D/2D``, ``Conv1DTranspose/2DTranspose`` (no dilation),
+``PReLU``, ``MaxPooling1D/2D``, ``AveragePooling1D/2D``,
 ``GlobalAveragePooling1D/2D``, ``GlobalMaxPooling1D/2D``, ``Flatten``,
 ``Reshape``, ``Dropout`` and the other inference-time identities,
 ``BatchNormalization`` (inference), ``Add``, ``Concatenate``, ``ReLU``

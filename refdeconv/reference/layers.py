@@ -10,7 +10,9 @@ never return a wrong map silently. Layer types are matched exactly, not with
 :func:`translate` dispatches on the layer type to a table of translations:
 :data:`TRANSLATIONS` here (dense, convolution, pooling, reshapes, batch
 normalisation, activations, merges), extended by one table per family of
-operations in its own module.
+operations in its own module: :mod:`.shaping`, :mod:`.merging`,
+:mod:`.normalization`, :mod:`.recurrent`, :mod:`.sequence`,
+:mod:`.convolutions`.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from functools import partial
+
 from . import activations as act
-from . import linear, pooling
+from . import convolutions, linear, merging, normalization, pooling, recurrent, sequence, shaping
 from .reading import activation_ops, channels_last, leaky, padding, unsupported, weight
 
 L = keras.layers
@@ -44,9 +48,8 @@ def _dense(layer, input_shapes):
 
 def _conv(layer, input_shapes):
     channels_last(layer)
-    if layer.groups != 1:
-        raise unsupported(layer, f"groups={layer.groups}, only 1")
-    conv = linear.Conv(weight(layer.kernel), weight(layer.bias), layer.strides, padding(layer), layer.dilation_rate)
+    pad = padding(layer, ("valid", "same", "causal"))  # Keras allows "causal" for Conv1D only
+    conv = linear.Conv(weight(layer.kernel), weight(layer.bias), layer.strides, pad, layer.dilation_rate, layer.groups)
     return [conv] + activation_ops(layer, layer.activation)
 
 
@@ -101,8 +104,9 @@ TRANSLATIONS = {
     L.Activation: lambda layer, shapes: activation_ops(layer, layer.activation),
     L.ReLU: _relu_layer, L.LeakyReLU: lambda layer, shapes: [leaky(layer.negative_slope)],
     L.ELU: lambda layer, shapes: [act.Elementwise("elu", float(layer.alpha))],
+    L.PReLU: lambda layer, shapes: [act.Elementwise("prelu", weight(layer.alpha))],
     L.Softmax: _softmax,
-    L.Add: lambda layer, shapes: [linear.Add()],
+    L.Add: lambda layer, shapes: [merging.WeightedSum([1.0] * len(shapes))],  # broadcasts as Keras's Add
     L.Concatenate: lambda layer, shapes: [linear.Concatenate(layer.axis)],
 }
 
@@ -132,3 +136,10 @@ def translate(layer, input_shapes: list[tuple]) -> list:
     if translation is None:
         raise unsupported(layer, "no reference operation for this layer type")
     return translation(layer, input_shapes)
+
+
+
+TRANSLATIONS.update({**shaping.TRANSLATIONS, **merging.TRANSLATIONS, **normalization.TRANSLATIONS,
+                     **recurrent.TRANSLATIONS, **sequence.TRANSLATIONS, **convolutions.TRANSLATIONS})
+#: A wrapper translates its inner layer with :func:`translate` itself.
+TRANSLATIONS[L.TimeDistributed] = partial(sequence.time_distributed, translate=translate)

@@ -36,41 +36,72 @@ class Dense:
 
 class Conv:
     """Convolution (cross-correlation, as TensorFlow) of NHWC or NWC input with a
-    HWIO (or WIO) kernel; strides, dilation, ``"valid"``/``"same"`` padding.
+    HWIO (or WIO) kernel; strides, dilation, ``"valid"``/``"same"``/``"causal"``
+    padding, and ``groups``.
+
+    Parameters
+    ----------
+    kernel : ndarray
+        ``(kh, kw, C / groups, O)`` (or ``(kw, C / groups, O)`` for 1-D input).
+    bias : ndarray ``(O,)`` or None
+    strides, dilation : tuple of int
+    padding : {"valid", "same", "causal"}
+        See :class:`~refdeconv.reference.windows.Geometry`.
+    groups : int
+        Input and output channels are split into ``groups`` contiguous
+        blocks; output block ``g`` reads input block ``g`` only (Keras
+        ``groups``; ``groups = C`` with one input channel per group is the
+        depthwise convolution).
 
     Notes
     -----
-    With ``W(x)`` the ``(N, Ho, Wo, K, C)`` windows of ``x`` and the kernel
-    reshaped to a ``(K C, O)`` matrix ``M``, the forward pass is the matrix
-    product ``y = W(x) M + b`` and the adjoint is ``x* = W^T(u M^T)``: the
+    With ``W(x)`` the ``(N, Ho, Wo, K, C)`` windows of ``x`` split into the
+    groups' ``(N Ho Wo, K C_g)`` matrices ``W_g`` and the kernel into the
+    groups' ``(K C_g, O_g)`` matrices ``M_g``, the forward pass is
+    ``y_g = W_g(x) M_g + b_g`` and the adjoint is ``x* = W^T(u_g M_g^T)``: the
     transposed filters applied to ``u`` and scattered back through the same
-    windows (Zeiler & Fergus's "filtering").
+    windows (Zeiler & Fergus's "filtering"). :meth:`transpose` is that
+    adjoint, which is also the forward pass of a transposed convolution.
     """
 
-    def __init__(self, kernel, bias, strides, padding, dilation):
+    def __init__(self, kernel, bias, strides, padding, dilation, groups: int = 1):
         self.one_d = kernel.ndim == 3
         if self.one_d:
             kernel, strides, dilation = kernel[None], (1, *strides), (1, *dilation)
-        self.geometry = Geometry(kernel.shape[:2], tuple(strides), padding, tuple(dilation))
-        self.matrix = kernel.reshape(-1, kernel.shape[-1])
-        self.channels, self.bias = kernel.shape[2], bias
+        kh, kw, per_group, filters = kernel.shape
+        self.geometry = Geometry((kh, kw), tuple(strides), padding, tuple(dilation))
+        # (G, K C_g, O_g): group g's kernel matrix; output channel g O_g + o.
+        self.matrices = kernel.reshape(kh * kw * per_group, groups, filters // groups).transpose(1, 0, 2)
+        self.channels, self.bias = per_group * groups, bias
 
     def forward(self, x):
-        """``y = W(x) M + b``: windows times the kernel matrix."""
+        """``y_g = W_g(x) M_g + b_g``: windows times each group's kernel matrix."""
         x4 = x[:, None] if self.one_d else x
         w = windows(x4, self.geometry)
-        y = w.reshape(*w.shape[:3], self.matrix.shape[0]) @ self.matrix  # explicit size: empty outputs too
+        groups, rows, per_group_out = self.matrices.shape
+        cells = w.shape[:3]
+        w = w.reshape(-1, w.shape[3], groups, self.channels // groups).transpose(2, 0, 1, 3)
+        y = (w.reshape(groups, -1, rows) @ self.matrices).transpose(1, 0, 2)
+        y = y.reshape(*cells, groups * per_group_out)  # explicit size: empty outputs too
         if self.bias is not None:
             y = y + self.bias
         return y[:, 0] if self.one_d else y
 
-    def vjp(self, u, inputs, output, rule):
-        """``x* = W^T(u M^T)``: transposed filters, scattered back through the windows."""
-        x4 = inputs[0][:, None] if self.one_d else inputs[0]
+    def transpose(self, u, extent):
+        """``x* = W^T(u_g M_g^T)`` onto an input of spatial ``extent`` (``(W,)`` or ``(H, W)``)."""
         u4 = u[:, None] if self.one_d else u
-        w = (u4 @ self.matrix.T).reshape(*u4.shape[:3], len(self.geometry.offsets()), self.channels)
-        g = windows_adjoint(w, self.geometry, x4.shape[1:3])
-        return (g[:, 0] if self.one_d else g,)
+        extent = (1, *extent) if self.one_d else tuple(extent)
+        groups, _, per_group_out = self.matrices.shape
+        cells = u4.shape[:3]
+        ug = u4.reshape(-1, groups, per_group_out).transpose(1, 0, 2)
+        w = (ug @ self.matrices.transpose(0, 2, 1)).reshape(groups, -1, len(self.geometry.offsets()), self.channels // groups)
+        w = w.transpose(1, 2, 0, 3).reshape(*cells, len(self.geometry.offsets()), self.channels)
+        g = windows_adjoint(w, self.geometry, extent)
+        return g[:, 0] if self.one_d else g
+
+    def vjp(self, u, inputs, output, rule):
+        """``x* = W^T(u_g M_g^T)``: transposed filters, scattered back through the windows."""
+        return (self.transpose(u, inputs[0].shape[1:-1]),)
 
 
 class Affine:
@@ -108,18 +139,6 @@ class Reshape:
     def vjp(self, u, inputs, output, rule):
         """``u`` reshaped back to the input's shape."""
         return (u.reshape(inputs[0].shape),)
-
-
-class Add:
-    """Sum of several tensors (``Add``); the adjoint copies ``u`` to every input."""
-
-    def forward(self, *xs):
-        """``y = x_1 + ... + x_k``."""
-        return sum(xs[1:], xs[0])
-
-    def vjp(self, u, inputs, output, rule):
-        """``x_i* = u`` for every input."""
-        return tuple(u for _ in inputs)
 
 
 class Concatenate:

@@ -8,6 +8,9 @@ layer and its type.
 
 from __future__ import annotations
 
+import functools
+import inspect
+
 import numpy as np
 
 from . import activations as act
@@ -33,8 +36,25 @@ def leaky(slope: float) -> act.Elementwise:
 
 
 def activation_ops(layer, function) -> list:
-    """Operations of a Keras activation function (``activation=`` or ``Activation``)."""
+    """Operations of a Keras activation function (``activation=`` or ``Activation``).
+
+    A ``functools.partial`` of a ``keras.activations`` function with keyword parameters
+    (``partial(keras.activations.gelu, approximate=True)``) is read with its parameters;
+    parameters an operation does not take are refused.
+    """
+    options = {}
+    if isinstance(function, functools.partial) and not function.args:
+        function, options = function.func, dict(function.keywords)
     name = getattr(function, "__name__", repr(function))
+    if options:
+        parametrised = act.ELEMENTWISE.get(name, (None,))[0]
+        try:
+            inspect.signature(parametrised).bind(0.0, **options)
+        except (TypeError, ValueError):
+            raise unsupported(layer, f"activation {name!r} with parameters {options}") from None
+        if name == "leaky_relu":
+            return [leaky(options["negative_slope"])]
+        return [act.Elementwise(name, **options)]
     if name == "linear":
         return []
     if name == "relu":
@@ -43,6 +63,8 @@ def activation_ops(layer, function) -> list:
         return [act.ReLU(0.0, 6.0)]
     if name == "softmax":
         return [act.Softmax(-1)]
+    if name == "log_softmax":
+        return [act.LogSoftmax(-1)]
     if name == "leaky_relu":
         return [leaky(0.2)]  # keras.activations.leaky_relu's default slope
     if name in act.ELEMENTWISE:

@@ -30,8 +30,8 @@ class Geometry:
         Window (kernel or pool) size ``(kh, kw)``.
     strides : tuple of int
         Step between windows ``(sh, sw)``.
-    padding : {"valid", "same"}
-        TensorFlow's padding scheme.
+    padding : {"valid", "same", "causal"}
+        TensorFlow's padding scheme, or Keras's causal padding.
     dilation : tuple of int, optional
         Gap between window taps ``(dh, dw)``; pooling uses ``(1, 1)``.
 
@@ -41,7 +41,10 @@ class Geometry:
     stride ``s``, TensorFlow's output extent is ``floor((n - e) / s) + 1`` with
     ``"valid"`` and ``ceil(n / s)`` with ``"same"``. With ``"same"`` the total
     padding is ``max((out - 1) s + e - n, 0)``, of which ``floor(total / 2)``
-    goes before the data and the rest after it.
+    goes before the data and the rest after it. ``"causal"`` (Keras
+    ``Conv1D``) pads ``e - 1`` before the data and none after, then slides
+    as ``"valid"``: ``floor((n - 1) / s) + 1`` outputs, output ``t`` reading
+    inputs up to ``t s`` only.
     """
 
     size: tuple[int, int]
@@ -57,6 +60,9 @@ class Geometry:
             if self.padding == "valid":
                 o = (n - e) // s + 1 if n >= e else 0
                 pads.append((0, 0))
+            elif self.padding == "causal":
+                o = (n - 1) // s + 1 if n else 0
+                pads.append((e - 1, 0))
             else:
                 o = math.ceil(n / s)
                 total = max((o - 1) * s + e - n, 0)

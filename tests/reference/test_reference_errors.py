@@ -40,9 +40,11 @@ def _unsupported_models():
         "lambda": (_sequential(L.Lambda(lambda t: t * 2, name="double"), L.Dense(2)), "double", "Lambda", (4,)),
         "attention": (attention, "mha", "MultiHeadAttention", (5, 3)),
         "subclass of Dense": (_sequential(_MyDense(2, name="mine")), "mine", "_MyDense", (4,)),
-        "causal conv": (_sequential(L.Conv1D(2, 2, padding="causal", name="causal"), shape=(6, 1)), "causal", "Conv1D", (6, 1)),
-        "grouped conv": (_sequential(L.Conv2D(2, 2, groups=2, name="grouped"), shape=(4, 4, 2)), "grouped", "Conv2D", (4, 4, 2)),
-        "gelu": (_sequential(L.Dense(2, activation="gelu", name="dense_gelu")), "dense_gelu", "Dense", (4,)),
+        "dilated transposed conv": (
+            _sequential(L.Conv1DTranspose(2, 2, dilation_rate=2, name="dilated"), shape=(6, 1)), "dilated", "Conv1DTranspose", (6, 1)),
+        "depthwise, unequal strides": (
+            _sequential(L.DepthwiseConv2D(2, strides=(1, 2), name="uneven"), shape=(4, 4, 2)), "uneven", "DepthwiseConv2D", (4, 4, 2)),
+        "sparsemax": (_sequential(L.Dense(2, activation="sparsemax", name="dense_sparsemax")), "dense_sparsemax", "Dense", (4,)),
         "subclassed model": (subclassed, subclassed.name, "_Subclassed", (4,)),
     }
 
