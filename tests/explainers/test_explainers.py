@@ -102,3 +102,49 @@ def test_planted_wrong_rule_in_the_override_is_caught(monkeypatch):
 
     with pytest.warns(UserWarning), pytest.raises(AssertionError):
         deconvnet_equals_reference()
+
+
+def _two_input_model(net_a, net_b, style, writing, as_dict, seed):
+    """Two drawn networks as branches of one Functional model (each nested, or inlined), joined by a Dense head."""
+    a = keras.Input(net_a.input_shape, dtype="float64", name="a")
+    b = keras.Input(net_b.input_shape, dtype="float64", name="b")
+    branches = []
+    for net, inp in ((net_a, a), (net_b, b)):
+        model = build(net, "functional", relu=written(writing))
+        branches.append(model(inp) if style == "nested" else _inlined(model, inp))
+    head = keras.layers.Dense(3, dtype="float64")
+    out = head(keras.layers.Concatenate(dtype="float64")(branches))
+    rng = np.random.default_rng(seed)
+    head.set_weights([rng.normal(size=w.shape) for w in head.get_weights()])
+    return keras.Model({"a": a, "b": b} if as_dict else [a, b], out)
+
+
+def _inlined(model, inp):
+    h = inp
+    for layer in model.layers[1:]:
+        h = layer(h)
+    return h
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@settings(max_examples=25)
+@given(a=cases(), b=cases(), style=st.sampled_from(["nested", "functional"]), writing=st.sampled_from(WRITINGS),
+       as_dict=st.booleans(), rule=st.sampled_from(sorted(EXPLAINERS)), seed=st.integers(0, 2**32 - 1))
+def test_two_input_networks_equal_the_reference(a, b, style, writing, as_dict, rule, seed):
+    """Two drawn networks (any kinds, so inputs of different ranks) as the branches of one model."""
+    (net_a, xa, _), (net_b, xb, _) = a, b
+    n = min(len(xa), len(xb))
+    xa, xb = xa[:n], xb[:n]
+    model = _two_input_model(net_a, net_b, style, writing, as_dict, seed)
+    oracle = _two_input_model(net_a, net_b, style, "keras", as_dict, seed)  # the reference reads no Lambda
+    targets = np.eye(3)[np.arange(n) % 3]
+    inputs = {"a": xa, "b": xb} if as_dict else [xa, xb]
+    context = f"{EXPLAINERS[rule].__name__}, two branches {style}, ReLUs written {writing}: {net_a} | {net_b}"
+    assert_maps_close(model(inputs, training=False).numpy(), reference.forward(oracle, [xa, xb]), "float64",
+                      f"forward of {context}")
+    maps = EXPLAINERS[rule](model, batch_size=2).explain(inputs, targets)
+    want = reference.attribution(oracle, [xa, xb], targets, rule)
+    got = [maps["a"], maps["b"]] if as_dict else maps
+    for part, w, name in zip(got, want, "ab"):
+        assert part.dtype == tf.float64 and part.shape == w.shape, f"{context}: map {name} {part.dtype} {part.shape}"
+        assert_maps_close(part.numpy(), w, "float64", f"{context}, map of input {name}")
