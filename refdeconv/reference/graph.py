@@ -18,6 +18,7 @@ import numpy as np
 
 from ..keras_model import layer_output
 from .layers import translate
+from .operations import translate_operation
 from .reading import unsupported
 
 
@@ -98,6 +99,8 @@ def _inline(program: Program, model, input_ids: list[int], target) -> int:
             out = _inline(program, layer, ins, _model_io(layer)[1])
         elif tensor_index != 0 or len(node.outputs) != 1:
             raise unsupported(layer, "more than one output")
+        elif not isinstance(layer, keras.layers.Layer):  # x + 3.0 on symbolic tensors: a keras.ops node
+            out = program.emit(translate_operation(layer, node), ins)
         else:
             out = program.emit(translate(layer, [t.shape for t in node.input_tensors]), ins)
         memo[id(tensor)] = out

@@ -25,7 +25,10 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from keras.src.applications.inception_resnet_v2 import CustomScaleLayer
 
+from refdeconv import reference
 from refdeconv.reference import merging
+from refdeconv.testing import assert_maps_close
+from tests.tf_rules import score_gradient
 from tests.reference.layer_checks import assert_vjp_finite_differences, check_against_keras
 from tests.reference.test_ops import INTEGERS, assert_adjoint, draw_array, vjp
 
@@ -149,3 +152,27 @@ def test_planted_tie_fault_is_caught(monkeypatch):
     monkeypatch.setattr(merging.Extremum, "vjp", _last_winner)
     with pytest.raises(AssertionError, match="GradientTape"):
         check_against_keras(model, x, targets, "planted: Maximum ties to the last input")
+
+
+@pytest.mark.parametrize("expression", ["x + 3", "3 - x", "x - 3", "x * (1 / 6)", "x / 6", "x + y", "x - y", "x * y"])
+def test_keras_ops_arithmetic_on_symbolic_tensors(expression):
+    """``x + 3.0`` and friends in a Functional graph are keras.ops nodes, not layers (MobileNetV3's
+    hard sigmoid, ConvNeXt's residuals): forward first, then the gradient against GradientTape."""
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((5,), dtype="float64")
+    x = keras.layers.Dense(4, dtype="float64")(inp)
+    y = keras.layers.Dense(4, dtype="float64")(inp)
+    z = eval(expression, {}, {"x": x, "y": y})  # noqa: S307 - a fixed list of expressions
+    model = keras.Model(inp, keras.layers.Dense(3, dtype="float64")(keras.layers.ReLU(dtype="float64")(z)))
+    xs = np.random.default_rng(1).normal(size=(3, 5))
+    targets = np.eye(3)
+    out, grad = score_gradient(model, xs, targets)
+    assert_maps_close(out, reference.forward(model, xs), "float64", f"forward of {expression}")
+    assert_maps_close(grad, reference.attribution(model, xs, targets, "gradient"), "float64", expression)
+
+
+def test_keras_ops_a_constant_over_a_tensor_is_refused():
+    inp = keras.Input((5,), dtype="float64")
+    model = keras.Model(inp, 1.0 / keras.layers.Dense(4, dtype="float64")(inp))
+    with pytest.raises(NotImplementedError, match="true_divide|divide.*constant divided by a tensor"):
+        reference.attribution(model, np.ones((1, 5)), np.ones((1, 4)))
