@@ -3,13 +3,16 @@
 Subcommands::
 
     refdeconv audit [--candidate MODULE:CALLABLE] [--rule RULE] [--case PATTERN ...] [--out DIR]
+    refdeconv audit --model FILE.keras [--inputs X.npy ...] [--targets T.npy] [--candidate MODULE:CALLABLE]
+                    [--rule RULE] [--output-layer NAME] [--unsafe] [--out DIR]
     refdeconv vectors export DIR
     refdeconv vectors check DIR MAPS.npz [--rule RULE] [--out DIR]
 
 ``audit`` and ``vectors check`` print a table (progress on stderr), write
 ``report.json``, ``report.md`` and ``report.png`` to ``--out`` (default
-``./refdeconv-audit``), and exit 0 when every case passes, 1 otherwise; a
-usage error or malformed input exits 2. Each subcommand is a function that
+``./refdeconv-audit``). Exit codes: 0 every case (or map) passes, 1 one
+fails, 2 usage error or malformed input, 3 (``audit --model``) the NumPy
+reference does not model a layer of the model, so nothing is vouched for. Each subcommand is a function that
 adds its parser to the subparsers and sets its handler with
 ``set_defaults(run=handler)``, the handler returning the exit code; a new
 subcommand is one more such function in :data:`PARSERS`.
@@ -52,13 +55,33 @@ def _add_report_options(parser) -> None:
                         help=f"where report.json, report.md and report.png go (default: ./{DEFAULT_OUT})")
 
 
+EXIT_CODES = """exit codes:
+  0  every case (with --model: every input's map) matches the asked rule
+  1  some case does not (the report says which rule it matches instead)
+  2  usage error or malformed input (bad file, bad shapes)
+  3  with --model: the NumPy reference does not model a layer of the model (named on stderr);
+     the audit cannot vouch for the map"""
+_MODEL_ONLY = ("inputs", "targets", "output_layer", "unsafe")
+
+
 def _audit_parser(sub) -> None:
     p = sub.add_parser("audit", help="audit an implementation against the NumPy reference",
-                       description="Audit refdeconv's own explainer (default) or a candidate over the built-in suite.")
+                       description="Audit refdeconv's own explainer (default) or a candidate over the built-in "
+                                   "suite, or on your own model with --model.",
+                       epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--candidate", metavar="MODULE:CALLABLE",
                    help="fn(model, inputs, targets) -> map; MODULE is imported with the current directory on sys.path")
     p.add_argument("--case", action="append", metavar="PATTERN",
                    help="run only the cases whose name matches this glob (repeatable)")
+    p.add_argument("--model", metavar="FILE.keras", help="audit on this saved Keras model instead of the suite")
+    p.add_argument("--inputs", action="append", metavar="X.npy",
+                   help="with --model: inputs (N, ...), once per model input in the model's order "
+                        "(default: 2 samples from N(0, 1), seed 0)")
+    p.add_argument("--targets", metavar="T.npy",
+                   help="with --model: one-hot (N, classes) or labels (N,) (default: the top class)")
+    p.add_argument("--output-layer", metavar="NAME", help="with --model: layer name or index where the model is cut")
+    p.add_argument("--unsafe", action="store_true",
+                   help="with --model: load models with Lambda layers (Keras safe mode off: runs the file's code)")
     _add_report_options(p)
     p.set_defaults(run=_audit)
 
@@ -66,17 +89,52 @@ def _audit_parser(sub) -> None:
 def _audit(args) -> int:
     from ..conformance import audit, cases
 
+    given = [f"--{k.replace('_', '-')}" for k in _MODEL_ONLY if getattr(args, k) not in (None, False)]
+    if args.model is None and given:
+        raise commands.UsageError(f"{given[0]}: only with --model")
+    if args.model is not None and args.case:
+        raise commands.UsageError("--case: the suite's cases do not apply to --model")
     fn = None
     if args.candidate:
         if os.getcwd() not in sys.path:
             sys.path.insert(0, os.getcwd())
         fn = audit.load_candidate(args.candidate)
+    if args.model is not None:
+        return _audit_model(args, fn)
     chosen = None
     if args.case:
         chosen = [c for c in cases.select(None, own=fn is None) if any(fnmatch.fnmatch(c.name, p) for p in args.case)]
         if not chosen:
             raise ValueError(f"--case: no case matches {args.case}")
     report = audit.run(fn, args.rule, chosen, name=args.candidate, progress=_progress)
+    return _finish(report, args.out)
+
+
+def _audit_model(args, fn) -> int:
+    """``audit --model``: the report on the user's model, or exit 3 where the reference cannot vouch."""
+    from ..conformance import model_audit
+
+    model = commands.load_model(args.model, args.unsafe)
+    names = [t.name for t in model.inputs]
+    paths = args.inputs or []
+    if paths and len(paths) != len(names):
+        raise commands.UsageError(f"--inputs: the model takes {len(names)} input(s) {names}; "
+                                  f"give --inputs once per input, in this order (got {len(paths)})")
+    xs = [commands.load_array(path, "--inputs") for path in paths]
+    targets = None if args.targets is None else commands.load_array(args.targets, "--targets")
+    try:
+        report = model_audit.run_model(model, None if not xs else xs[0] if len(xs) == 1 else xs, targets, fn, args.rule,
+                                       commands.layer_arg(args.output_layer), name=args.candidate)
+    except model_audit.UnsupportedModel as err:
+        where = f"layer {err.layer!r} ({err.layer_type})" if err.layer else "a part of the model"
+        print(f"refdeconv audit: unsupported: the NumPy reference does not model {where} of {args.model}; "
+              f"the audit cannot vouch for the map (exit 3)\n  {err.reason}", file=sys.stderr)
+        return 3
+    except (ValueError, TypeError) as err:
+        message = str(err).splitlines()[0]
+        option = next((o for o in ("inputs", "targets", "output_layer") if message.startswith(o)), None)
+        raise commands.UsageError(f"--{option.replace('_', '-')}{message[len(option):]}" if option
+                                  else message) from None
     return _finish(report, args.out)
 
 
@@ -140,7 +198,11 @@ def _quiet_tensorflow() -> None:
 
 
 def main(argv=None) -> int:
-    """Run the command line; returns the exit code (0 pass, 1 fail, 2 usage or input error)."""
+    """Run the command line; returns the exit code.
+
+    0 pass, 1 fail, 2 usage or input error (bad file, bad shapes), 3 ``audit --model`` on a model
+    with a layer the NumPy reference does not model (the audit cannot vouch for the map).
+    """
     args = parser().parse_args(argv)
     _quiet_tensorflow()
     with warnings.catch_warnings():  # warnings as one line each, for this run only

@@ -1,4 +1,5 @@
-"""The user-facing subcommands ``refdeconv demo``, ``refdeconv explain`` and ``refdeconv bench``.
+"""The user-facing subcommands ``refdeconv demo``, ``refdeconv explain`` and ``refdeconv bench``, and the
+loaders of model and array files they share with ``refdeconv audit --model``.
 
 Errors in files or arguments are reported as one line on standard error with
 exit code 2, never a traceback (:class:`UsageError`).
@@ -55,7 +56,8 @@ def run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_array(path: str, name: str) -> np.ndarray:
+def load_array(path: str, name: str) -> np.ndarray:
+    """The ``.npy`` array at ``path`` (no pickles); a :class:`UsageError` naming the option ``name`` otherwise."""
     try:
         loaded = np.load(path, allow_pickle=False)
         if not isinstance(loaded, np.ndarray):
@@ -68,7 +70,8 @@ def _load_array(path: str, name: str) -> np.ndarray:
         raise UsageError(f"{name}: {path} is not a .npy array without pickles ({err})") from None
 
 
-def _load_model(path: str, unsafe: bool):
+def load_model(path: str, unsafe: bool):
+    """The ``.keras`` model at ``path``, in Keras safe mode unless ``unsafe``; a :class:`UsageError` otherwise."""
     import keras
 
     if not Path(path).is_file():
@@ -86,7 +89,8 @@ def _load_model(path: str, unsafe: bool):
         raise UsageError(f"--model: {path} is not a Keras model file ({str(err).splitlines()[0]})") from None
 
 
-def _layer(value: str | None):
+def layer_arg(value: str | None):
+    """``--output-layer`` as given: an index if it reads as an int, else a layer name (``None`` stays)."""
     if value is None:
         return None
     try:
@@ -107,12 +111,12 @@ def run_explain(args: argparse.Namespace) -> int:
 
     if not Path(args.out).resolve().parent.is_dir():
         raise UsageError(f"--out: cannot write {args.out}: its folder does not exist")
-    x = _load_array(args.inputs, "--inputs")
-    targets = None if args.targets is None else _load_array(args.targets, "--targets")
-    model = _load_model(args.model, args.unsafe)
+    x = load_array(args.inputs, "--inputs")
+    targets = None if args.targets is None else load_array(args.targets, "--targets")
+    model = load_model(args.model, args.unsafe)
     method = {"deconvnet": DeconvNet, "gradient": Gradient, "guided": GuidedBackprop}[args.method]
     try:
-        explainer = method(model, output_layer=_layer(args.output_layer), batch_size=args.batch_size)
+        explainer = method(model, output_layer=layer_arg(args.output_layer), batch_size=args.batch_size)
         if targets is not None and len(targets) != len(x):
             raise ValueError(f"targets: expected {len(x)} rows, one per input, got shape {targets.shape}")
         chunk = 8 * args.batch_size  # maps do not depend on batching: explain in chunks to show progress

@@ -3,6 +3,7 @@
 :mod:`~refdeconv.conformance.tolerances` (the tolerance table), :mod:`~refdeconv.conformance.networks`
 (the vectors' layer vocabulary), :mod:`~refdeconv.conformance.cases` (the built-in suite),
 :mod:`~refdeconv.conformance.audit` (a candidate against the reference, case by case),
+:mod:`~refdeconv.conformance.model_audit` (the same on the user's own model),
 :mod:`~refdeconv.conformance.vectors` (framework-neutral test vectors) and
 :mod:`~refdeconv.conformance.report` (the table, ``report.json/md/png``). The public face of
 this package is :mod:`refdeconv.testing`; it never imports the command line.

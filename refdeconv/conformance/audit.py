@@ -50,12 +50,18 @@ class Report:
         Case name -> ``(candidate map, reference map)`` of the sample with the
         largest reference map (the candidate's is ``None`` when it failed to
         return one).
+    model : dict or None
+        For an audit of the user's own model (:mod:`refdeconv.conformance.model_audit`):
+        its ``name``, ``layers`` (``name`` and ``type`` of each layer the reference
+        modelled), ``inputs`` and ``targets`` (where they came from) and
+        ``output_layer``; its cases are then the maps of its inputs. ``None`` for the suite.
     """
 
     candidate: str
     rule: str
     cases: list = field(default_factory=list)
     maps: dict = field(default_factory=dict)
+    model: dict | None = None
 
     @property
     def passed(self) -> int:
@@ -73,7 +79,7 @@ class Report:
 
         return {"refdeconv_version": __version__, "tensorflow_version": tf.__version__,
                 "candidate": self.candidate, "rule": self.rule, "passed": self.passed,
-                "failed": self.failed, "cases": self.cases}
+                "failed": self.failed, **({"model": self.model} if self.model else {}), "cases": self.cases}
 
     def add(self, name: str, actual, references: dict, key, ties: bool, error: str | None = None) -> dict:
         """Compare one case's map with the references and record the entry (see :class:`Report`).
@@ -161,31 +167,42 @@ def run(fn=None, rule: str = "deconvnet", cases=None, name: str | None = None, p
     -------
     Report
     """
-    if rule not in RULES:
-        raise ValueError(f"rule: expected one of {RULES}, got {rule!r}")
     own = fn is None
-    if not own and not callable(fn):
-        raise TypeError(f"fn: expected a callable fn(model, inputs, targets), got {type(fn).__name__}")
+    fn, label = candidate(fn, rule, name)
     chosen = suite.select(cases, own)
     if not own and any(case.own_only for case in chosen):
         bad = next(case.name for case in chosen if case.own_only)
         raise ValueError(f"cases: {bad!r} varies refdeconv's own input type or dtype; a candidate gets float32 arrays")
-    label = name or (f"refdeconv.{EXPLAINERS[rule].__name__}" if own else getattr(fn, "__qualname__", repr(fn)))
-    if own:
-        def fn(model, inputs, targets):
-            return EXPLAINERS[rule](model).explain(inputs, targets)
     report = Report(label, rule)
     for i, case in enumerate(chosen):
         if progress is not None:
             progress(i, len(chosen), case.name)
         model, net = case.model(), case.network
         inputs, targets = _feed(case, net.inputs(), net.targets())
-        actual, error = None, None
-        try:
-            with warnings.catch_warnings():  # the candidate's warnings are not the audit's findings
-                warnings.simplefilter("ignore")
-                actual = fn(model, inputs, targets)
-        except Exception as err:  # noqa: BLE001 - a failing candidate is a finding, not a crash
-            error = f"{type(err).__name__}: {err}"
+        actual, error = call(fn, model, inputs, targets)
         report.add(case.name, actual, case.references(), case.dtype, case.ties(), error)
     return report
+
+
+def candidate(fn, rule: str, name: str | None = None):
+    """``(fn, label)``: ``fn`` checked and named, or for ``fn=None`` refdeconv's own explainer of ``rule``."""
+    if rule not in RULES:
+        raise ValueError(f"rule: expected one of {RULES}, got {rule!r}")
+    if fn is None:
+        def fn(model, inputs, targets):
+            return EXPLAINERS[rule](model).explain(inputs, targets)
+
+        return fn, name or f"refdeconv.{EXPLAINERS[rule].__name__}"
+    if not callable(fn):
+        raise TypeError(f"fn: expected a callable fn(model, inputs, targets), got {type(fn).__name__}")
+    return fn, name or getattr(fn, "__qualname__", repr(fn))
+
+
+def call(fn, model, inputs, targets):
+    """``(map, None)`` from ``fn(model, inputs, targets)``, or ``(None, error)`` if it raised."""
+    try:
+        with warnings.catch_warnings():  # the candidate's warnings are not the audit's findings
+            warnings.simplefilter("ignore")
+            return fn(model, inputs, targets), None
+    except Exception as err:  # noqa: BLE001 - a failing candidate is a finding, not a crash
+        return None, f"{type(err).__name__}: {err}"

@@ -162,8 +162,14 @@ def _reference_maps(model, network: Network) -> dict:
 
 
 def _has_ties(model, network: Network) -> bool:
-    program = compile_model(model)
-    values = program.forward([network.inputs()])
+    return max_pool_ties(model, [network.inputs()])
+
+
+def max_pool_ties(model, xs: list, output_layer=None) -> bool:
+    """Whether a max-pool window of ``model`` (cut at ``output_layer``) on ``xs`` (one array per
+    model input) holds a tied maximum, in the reference's forward pass."""
+    program = compile_model(model, output_layer)
+    values = program.forward([np.asarray(x, np.float64) for x in xs])
     for op, ins, _ in program.steps:
         if isinstance(op, MaxPool):
             h = values[ins[0]]

@@ -4,7 +4,9 @@
 The table gives, per case, the scaled error of the candidate's map against each
 rule's reference (``refdeconv.testing.map_error``, worst sample), the rule it
 matches and whether it passes; the findings below it group the cases by the
-rule the candidate matched instead of the asked one. The figure shows, per
+rule the candidate matched instead of the asked one. For an audit of the
+user's own model the cases are its input maps, and two lines say where inputs
+and targets came from and which layers the reference modelled. The figure shows, per
 case, one sample's map from the candidate next to the reference's
 (channels summed); it needs matplotlib (``pip install "refdeconv[plot]"``)
 and is skipped with a notice without it.
@@ -32,10 +34,28 @@ def _rows(report) -> list[tuple]:
 
 
 def summary(report) -> str:
-    """One line: how many cases pass, and what was audited for which rule."""
+    """One line: how many cases (a model's input maps) pass, and what was audited for which rule."""
     verdict = "PASS" if report.failed == 0 else "FAIL"
-    return (f"{verdict}: {report.passed} of {len(report.cases)} cases pass; "
-            f"{report.candidate} audited for the {report.rule} rule")
+    unit, on = ("maps", f" on model {report.model['name']!r}") if report.model else ("cases", "")
+    return (f"{verdict}: {report.passed} of {len(report.cases)} {unit} pass; "
+            f"{report.candidate} audited for the {report.rule} rule{on}")
+
+
+def about_model(report) -> list[str]:
+    """For an audit of the user's model: where inputs and targets came from, and the layers the reference modelled."""
+    m = report.model
+    if not m:
+        return []
+    counts: dict = {}
+    for layer in m["layers"]:
+        counts[layer["type"]] = counts.get(layer["type"], 0) + 1
+    kinds = ", ".join(f"{kind} x{n}" if n > 1 else kind for kind, n in counts.items())
+    cut = f"; cut at layer {m['output_layer']!r}" if m["output_layer"] is not None else ""
+    same = [e["name"] for e in report.cases if e["errors"] and max(e["errors"].values()) <= e["tolerance"]]
+    return [f"model {m['name']!r}{cut}; inputs: {m['inputs']}; targets: {m['targets']}",
+            f"the reference models all {len(m['layers'])} layers of the audited model: {kinds}",
+            *([f"the three rules give the same map on {', '.join(same)}: there the audit cannot tell them apart"]
+              if same else [])]
 
 
 def findings(report) -> list[str]:
@@ -57,7 +77,7 @@ def table(report) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(_COLUMNS))]
     lines = [LEGEND]
     lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
-    return "\n".join([*lines, "", *findings(report), summary(report)])
+    return "\n".join([*lines, "", *about_model(report), *findings(report), summary(report)])
 
 
 def markdown(report) -> str:
@@ -66,7 +86,7 @@ def markdown(report) -> str:
     head = ["# refdeconv audit", "",
             f"- candidate: `{report.candidate}`, asked rule: `{report.rule}`",
             f"- refdeconv {meta['refdeconv_version']}, TensorFlow {meta['tensorflow_version']}",
-            f"- {summary(report)}", "",
+            f"- {summary(report)}", *(f"- {line}" for line in about_model(report)), "",
             f"{LEGEND}; `refdeconv.testing.map_error`, worst sample.", "",
             "| " + " | ".join(_COLUMNS) + " |", "|" + "---|" * len(_COLUMNS)]
     rows = ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in _rows(report)]
