@@ -137,7 +137,7 @@ _NOT_DIFFERENTIABLE = (
     "{which}: the score is not differentiable with respect to them (dtypes {dtypes}): no gradient path "
     "leads from the output back to them, as with integer token ids fed to an Embedding. Explain from the "
     "first differentiable tensor instead: e.g. the embedding's output, with a model that starts there "
-    "(see docs/method.md, 'Inputs with no gradient')"
+    "(see docs/models.md, 'Inputs with no gradient')"
 )
 
 
