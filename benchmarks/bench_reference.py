@@ -7,7 +7,12 @@ every call, as a test does) against a compiled ``tf.GradientTape`` gradient of
 the same score on the same model and batch, in this one process, and prints
 both medians and their ratio.
 
-Run: ``python benchmarks/bench_reference.py [--repeats R]``.
+The oracle issue's target: "a 2-image ResNet50 audit at 32x32 should take seconds, not
+minutes, on 2 cores": ``--resnet50`` times ``reference.attribution`` on
+``keras.applications.ResNet50(weights=None, input_shape=(32, 32, 3))`` for 2 images, each
+rule, and the whole ``refdeconv.conformance.model_audit.run_model`` (reference plus explainer).
+
+Run: ``python benchmarks/bench_reference.py [--repeats R] [--resnet50]``.
 """
 
 import argparse
@@ -42,7 +47,10 @@ def _warm_median(fn, repeats):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--resnet50", action="store_true", help="time a 2-image ResNet50 audit at 32x32 instead")
     args = parser.parse_args()
+    if args.resnet50:
+        return _resnet50(min(args.repeats, 3))
     model = _model()
     x = np.random.default_rng(0).normal(size=(8, 32, 32, 3)).astype(np.float32)
     targets = np.eye(10)[np.arange(8)].astype(np.float32)
@@ -59,6 +67,19 @@ def main():
     print(f"reference.attribution (8x32x32x3, 3 conv, 2 max-pool, dense): {ref * 1e3:.1f} ms (median of {args.repeats})")
     print(f"compiled tf.GradientTape gradient, same model and batch:      {tfg * 1e3:.1f} ms")
     print(f"ratio reference / TensorFlow: {ref / tfg:.1f}x")
+
+
+def _resnet50(repeats):
+    from refdeconv.conformance.model_audit import run_model
+
+    keras.utils.set_random_seed(0)
+    model = keras.applications.ResNet50(weights=None, input_shape=(32, 32, 3), classifier_activation=None)
+    x = np.random.default_rng(0).normal(size=(2, 32, 32, 3)).astype(np.float32)
+    for rule in ("deconvnet", "guided", "gradient"):
+        seconds = _warm_median(lambda: reference.attribution(model, x, np.array([1, 2]), rule=rule), repeats)
+        print(f"reference.attribution, ResNet50, 2 x 32x32x3, {rule}: {seconds:.2f} s (median of {repeats})")
+    seconds = _warm_median(lambda: run_model(model, x, np.array([1, 2])), repeats)
+    print(f"run_model (audit of refdeconv's DeconvNet on it, reference + explainer): {seconds:.2f} s")
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ def test_explainers_equal_the_reference(case, style, writing, rule):
 # Recurrent examples trace a while loop per rule and style (~2 s each): capped so that the CI
 # profile stays inside its time; the other properties cover the non-recurrent layers at full count.
 @pytest.mark.filterwarnings("ignore::UserWarning")
-@settings(max_examples=20)
+@settings(max_examples=min(settings.default.max_examples, 20))
 @given(case=cases(recurrent=True), style=st.sampled_from(STYLES), writing=st.sampled_from(WRITINGS),
        rule=st.sampled_from(sorted(EXPLAINERS)))
 def test_recurrent_networks_equal_the_reference(case, style, writing, rule):
@@ -56,7 +56,7 @@ def test_recurrent_networks_equal_the_reference(case, style, writing, rule):
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
-@settings(max_examples=20)
+@settings(max_examples=min(settings.default.max_examples, 20))
 @given(case=cases(recurrent=True), rule=st.sampled_from(sorted(EXPLAINERS)))
 def test_tf_keras_recurrent_networks_equal_the_reference(case, rule):
     tf_keras = pytest.importorskip("tf_keras")
@@ -127,7 +127,7 @@ def _inlined(model, inp):
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
-@settings(max_examples=25)
+@settings(max_examples=min(settings.default.max_examples, 25))
 @given(a=cases(), b=cases(), style=st.sampled_from(["nested", "functional"]), writing=st.sampled_from(WRITINGS),
        as_dict=st.booleans(), rule=st.sampled_from(sorted(EXPLAINERS)), seed=st.integers(0, 2**32 - 1))
 def test_two_input_networks_equal_the_reference(a, b, style, writing, as_dict, rule, seed):
