@@ -12,22 +12,29 @@ from __future__ import annotations
 
 from ..keras_model import is_built, is_graph_model, library
 
-def ensure_built(model, sample_shape: tuple) -> None:
-    """Build an unbuilt Sequential ``model`` for samples of ``sample_shape``; nothing otherwise.
+def trial(model, sample_shape: tuple) -> tuple | None:
+    """The output shape an unbuilt Sequential ``model`` would have for samples of ``sample_shape``,
+    found on a clone (the model is not touched); ``None`` for any other model.
 
     Raises
     ------
     ValueError
-        The model cannot be built for samples of that shape (the model is left unbuilt).
+        The model cannot be built for samples of that shape.
     """
     keras_library = library(model)
     if not (is_graph_model(model) and isinstance(model, keras_library.Sequential) and not is_built(model)):
-        return
+        return None
     shape = (None, *map(int, sample_shape))
     try:
-        keras_library.models.clone_model(model).build(shape)
+        clone = keras_library.models.clone_model(model)
+        clone.build(shape)
+        return tuple(clone.outputs[0].shape)
     except Exception as err:  # noqa: BLE001 - whatever Keras raises, the user's model is left as it was
         raise ValueError(f"inputs: the unbuilt model {model.name!r} cannot be built for samples of shape "
                          f"{shape[1:]} (its layers reject it: {type(err).__name__}: {err}); the model is left "
                          "unbuilt") from None
-    model.build(shape)
+
+
+def build(model, sample_shape: tuple) -> None:
+    """Build ``model`` for samples of ``sample_shape``, batch axis free (after :func:`trial`)."""
+    model.build((None, *map(int, sample_shape)))

@@ -149,13 +149,16 @@ class Explainer:
         counts = {int(x.shape[0]) for x in xs}
         if len(counts) > 1:
             raise ValueError(f"inputs: every input must have the same number of samples, got {[x.shape[0] for x in xs]}")
-        if self._sig.shapes[0] is None and xs[0].shape[0]:
-            built.ensure_built(self.model, xs[0].shape[1:])  # an unbuilt model: built as Keras would, or left as it was
+        # An unbuilt model: its output shape from a trial build on a clone, so that every check
+        # runs before the model itself is built (as Keras would); a failed check leaves it unbuilt.
+        unbuilt = built.trial(self.model, xs[0].shape[1:]) if self._sig.shapes[0] is None and xs[0].shape[0] else None
+        if targets is not None:
+            strict = operators.is_builtin(self.operator)
+            targets = io.targets_for(targets, int(xs[0].shape[0]), unbuilt or self._output(xs), strict, offset)
+        if unbuilt is not None:
+            built.build(self.model, xs[0].shape[1:])
             self._refresh()
-        if targets is None:
-            return xs, None
-        strict = operators.is_builtin(self.operator)
-        return xs, io.targets_for(targets, int(xs[0].shape[0]), self._output(xs), strict, offset)
+        return xs, targets
 
     def _output(self, xs):
         """The output shape, from the graph, or (subclassed) from a one-sample forward pass."""
@@ -202,7 +205,7 @@ class Explainer:
         if missed:
             warnings.warn(f"{name}: {len(missed)} ReLU(s) whose own gradient TensorFlow never builds (e.g. under a "
                           f"tf.custom_gradient) did not get the {self.rule} rule: {', '.join(missed)}", stacklevel=4)
-        if not any(e["rule"] == self.rule for e in record):
+        if not any(e["rule"] in (self.rule, "not reached") for e in record):
             warnings.warn(f"{name}: the model has no ReLU, so {self.rule} equals the plain gradient here", stacklevel=4)
 
 

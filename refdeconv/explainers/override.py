@@ -98,15 +98,20 @@ def _routed_relu(original, slope_name: str):
     """Keras's ReLU function ``original``, with capped and thresholded calls of a refdeconv trace
     (this thread, rule not ``gradient``) routed through :func:`family_relu`.
 
-    Everything else calls ``original`` unchanged: other threads, other code, a plain ReLU (the
-    op-level hook takes it: it emits ``Relu``) and one with a negative slope (a leaky ReLU).
+    A call with a negative slope is a leaky ReLU, not a ReLU, even when Keras computes it with
+    ``Relu`` ops (``ReLU(negative_slope=0.2, max_value=1.)``): inside a trace its ops get the
+    not-a-ReLU name scope. Everything else calls ``original`` unchanged: other threads, other
+    code, a plain ReLU (the op-level hook takes it: it emits ``Relu``).
     """
 
     def relu(x, *args, **kwargs):
         trace = current()
         params = {**dict(zip((slope_name, "max_value", "threshold"), args)), **kwargs}
         slope, max_value, threshold = params.get(slope_name, 0.0), params.get("max_value"), params.get("threshold", 0.0)
-        if trace is None or trace.rule == "gradient" or slope != 0.0 or (max_value is None and threshold == 0.0):
+        if trace is not None and slope != 0.0:
+            with tf.name_scope(f"{NOT_A_RELU_SCOPE}_leaky_relu"):
+                return original(x, *args, **kwargs)
+        if trace is None or trace.rule == "gradient" or (max_value is None and threshold == 0.0):
             return original(x, *args, **kwargs)
         return family_relu(x, max_value, threshold, lambda z: original(z, 0.0, max_value, threshold), trace)
 
@@ -114,8 +119,9 @@ def _routed_relu(original, slope_name: str):
 
 
 def _not_a_relu(original, name: str):
-    """``original`` (a Keras nonlinearity computed through ``relu6``) with its ops, inside a
-    refdeconv trace, in a name scope that tells the op-level hook it is not a ReLU."""
+    """``original`` (a Keras nonlinearity computed through ``Relu``/``Relu6`` ops, or a method
+    computing one) with its ops, inside a refdeconv trace, in a name scope that tells the
+    op-level hook it is not a ReLU."""
 
     def function(x, *args, **kwargs):
         if current() is None:
@@ -131,13 +137,19 @@ def _patches() -> list:
     from keras.src.activations import activations
     from keras.src.backend.tensorflow import nn as keras_tf_nn
 
+    from keras.src.layers.activations.prelu import PReLU
+
     patches = [
         (activations.ReLU, "static_call", lambda f: staticmethod(_routed_relu(f, "negative_slope"))),
         (keras_tf_nn, "hard_sigmoid", lambda f: _not_a_relu(f, "hard_sigmoid")),
         (keras_tf_nn, "hard_silu", lambda f: _not_a_relu(f, "hard_silu")),
+        (PReLU, "call", lambda f: _not_a_relu(f, "prelu")),  # relu(x) - alpha * relu(-x)
     ]
     if "tf_keras.src.backend" in sys.modules:
         patches.append((sys.modules["tf_keras.src.backend"], "relu", lambda f: _routed_relu(f, "alpha")))
+    if "tf_keras.src.layers.activation.prelu" in sys.modules:
+        patches.append((sys.modules["tf_keras.src.layers.activation.prelu"].PReLU, "call",
+                        lambda f: _not_a_relu(f, "prelu")))
     return patches
 
 

@@ -85,10 +85,11 @@ def active(trace: Trace):
 
 def _hook(op_type: str, original):
     def gradient(op, u):
-        trace = current()
-        if trace is None or NOT_A_RELU_SCOPE in op.name:
+        trace, name = current(), getattr(op, "name", None)  # tf.recompute_grad passes a nameless mock op
+        if trace is None or (name is not None and NOT_A_RELU_SCOPE in name):
             return original(op, u)
-        trace.reached.add(op.name)
+        if name is not None:
+            trace.reached.add(name)
         if trace.rule == "gradient":
             return original(op, u)
         return SIGNALS[trace.rule](u, lambda: _ACTIVE[op_type](op))

@@ -15,6 +15,7 @@ re-traces for every explainer).
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -73,12 +74,18 @@ def forward_of(model, output_layer, version: int):
     return _cached(model, (version, output_layer, "forward"), lambda: Traced(cut(model, output_layer))).function
 
 
+def _not_a_relu_kind(op_name: str) -> str:
+    """``"prelu"`` from ``".../refdeconv_not_a_relu_prelu_1/Relu"`` (TensorFlow numbers repeated scopes)."""
+    scope = op_name.split(f"{rules.NOT_A_RELU_SCOPE}_")[1].split("/")[0]
+    return re.sub(r"_\d+$", "", scope)
+
+
 def _record(trace, relus: dict, others: dict) -> list:
     """One entry per traced nonlinearity: what it really got (see :class:`rules.Trace`)."""
     entries = [{"op": name, "type": kind, "rule": trace.rule if name in trace.reached else "not reached"}
                for name, kind in relus.items() if rules.NOT_A_RELU_SCOPE not in name]
     not_relus = [{"op": name, "type": kind, "rule": "gradient"} for name, kind in others.items()]
-    not_relus += [{"op": name, "type": name.split(f"{rules.NOT_A_RELU_SCOPE}_")[1].split("/")[0], "rule": "gradient"}
+    not_relus += [{"op": name, "type": _not_a_relu_kind(name), "rule": "gradient"}
                   for name in relus if rules.NOT_A_RELU_SCOPE in name]
     return trace.routed + entries + not_relus
 

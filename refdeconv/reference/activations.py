@@ -173,6 +173,31 @@ ELEMENTWISE = {
 }
 
 
+class LeakyCapped:
+    """Keras's ``ReLU(negative_slope=a, max_value=m, threshold=t)`` with ``a != 0`` and a cap or a
+    threshold: ``relu_part(z) - a * max(t - z, 0)``. A leaky ReLU, not a ReLU: its ordinary
+    derivative under every rule.
+
+    Notes
+    -----
+    ``relu_part`` is :class:`ReLU` ``(t, m)`` (the same ops, hence the same boundary
+    conventions); the negative part is Keras's ``relu(-z + t)``, whose derivative at ``z = t`` is
+    0 (TensorFlow's ``Relu`` gradient at 0).
+    """
+
+    def __init__(self, slope: float, threshold: float, max_value: float | None):
+        self.slope, self.threshold, self.positive = slope, threshold, ReLU(threshold, max_value)
+
+    def forward(self, z):
+        """``relu_part(z) - slope * max(threshold - z, 0)``."""
+        return self.positive.forward(z) - self.slope * np.maximum(self.threshold - z, 0.0)
+
+    def vjp(self, u, inputs, output, rule):
+        """``u * (1[active] + slope * 1[z < threshold])`` whatever the rule."""
+        z = inputs[0]
+        return (u * (self.positive.active(z) + self.slope * (z < self.threshold)),)
+
+
 class Elementwise:
     """A non-ReLU element-wise activation: ordinary derivative under every rule.
 

@@ -85,7 +85,7 @@ def _relu_layer(layer, input_shapes):
         return [act.ReLU(threshold, None if cap is None else float(cap))]
     if cap is None and threshold == 0.0:
         return [leaky(slope)]
-    raise unsupported(layer, "negative_slope combined with max_value or threshold")
+    return [act.LeakyCapped(slope, threshold, None if cap is None else float(cap))]
 
 
 def _softmax(layer, input_shapes):

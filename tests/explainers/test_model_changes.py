@@ -229,3 +229,12 @@ def test_a_failed_explain_leaves_an_unbuilt_model_unbuilt():
     assert not model.built and not model.weights
     maps = _maps(DeconvNet, model, np.ones((2, 5, 5, 1), np.float32), np.array([0, 1]))
     assert maps.shape == (2, 5, 5, 1), "the model works afterwards on data it accepts"
+
+
+def test_an_explain_failing_on_targets_leaves_an_unbuilt_model_unbuilt():
+    model = keras.Sequential([L.Dense(4, activation="relu"), L.Dense(2)])
+    with pytest.raises(ValueError, match="targets: class labels must lie in"):
+        DeconvNet(model).explain(np.ones((3, 5), np.float32), np.array([0, 1, 5]))
+    with pytest.raises(ValueError, match="targets: expected one-hot targets of shape"):
+        DeconvNet(model).explain(np.ones((3, 5), np.float32), np.ones((3, 4)))
+    assert not model.built and not model.weights

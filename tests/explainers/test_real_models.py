@@ -86,8 +86,12 @@ def test_relu_under_a_custom_gradient_is_recorded_not_reached():
     out = L.Dense(2)(L.Lambda(opaque_relu)(L.Dense(5)(hidden)))
     model = keras.Model(inp, out)
     explainer = DeconvNet(model)
-    with pytest.warns(UserWarning, match="did not get the deconvnet rule: .*lambda"):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         explainer.explain(np.ones((2, 4), np.float32), np.array([0, 1]))
+    messages = [str(w.message) for w in caught]
+    assert any("did not get the deconvnet rule" in m and "lambda" in m for m in messages), messages
+    assert not any("has no ReLU" in m for m in messages), messages
     rules = {e["op"]: e["rule"] for e in explainer.rules_applied}
     assert sorted(rules.values()) == ["deconvnet", "not reached"], explainer.rules_applied
 
@@ -167,3 +171,43 @@ def test_concurrent_explains_equal_the_same_calls_alone():
         np.testing.assert_array_equal(results[key], want, err_msg=f"model {key[0]}, {key[1].__name__}: threads leaked")
     for g in results["outsider"]:
         np.testing.assert_array_equal(g, [[0.0, -1.0, 0.0]], err_msg="Keras's own ReLU gradient changed for other code")
+
+
+def _prelu_model(lib):
+    lib.utils.set_random_seed(6)
+    Lk = lib.layers
+    return lib.Sequential([lib.Input((6,)), Lk.Dense(8), Lk.PReLU(alpha_initializer=lib.initializers.Constant(0.25)),
+                           Lk.Dense(8), Lk.ReLU(negative_slope=0.2, max_value=1.0) if lib is keras else Lk.Dense(8),
+                           Lk.Dense(3)])
+
+
+@pytest.mark.parametrize("lib", [keras, tf_keras], ids=["keras3", "tf_keras"])
+def test_leaky_relus_computed_with_relu_ops_are_not_relus(lib):
+    """PReLU is relu(x) - alpha relu(-x), and a capped leaky ReLU is computed with Relu ops too:
+    neither is a ReLU, so they keep their gradient, with the warning that names non-ReLUs."""
+    model = _prelu_model(lib)
+    x, y = np.random.default_rng(2).normal(size=(4, 6)).astype("float32"), np.array([0, 1, 2, 0])
+    explainer = DeconvNet(model)
+    with pytest.warns(UserWarning, match="non-ReLU nonlinearities keep their ordinary gradient: .*prelu"):
+        deconv = explainer.explain(x, y).numpy()
+    grad, _ = _explain(Gradient, model, x, y)
+    np.testing.assert_array_equal(deconv, grad)
+    assert all(e["rule"] == "gradient" for e in explainer.rules_applied), explainer.rules_applied
+    if lib is keras:
+        assert_maps_close(deconv, reference.attribution(model, x[:, :].astype("float64"), y, "gradient"), "float32",
+                          "PReLU and capped leaky ReLU vs the reference")
+
+
+def test_recompute_grad_inside_a_model_is_differentiated():
+    """tf.recompute_grad hands the gradient registry a nameless mock op: no crash, right gradient."""
+    keras.utils.set_random_seed(7)
+    model = keras.Sequential([keras.Input((6,)), L.Dense(8), L.Lambda(lambda z: tf.recompute_grad(tf.nn.relu)(z)),
+                              L.Dense(2)])
+    x, y = np.random.default_rng(3).normal(size=(3, 6)).astype("float32"), np.array([0, 1, 0])
+    got, _ = _explain(Gradient, model, x, y)
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        score = tf.reduce_sum(model(xt) * tf.one_hot(y, 2))
+    np.testing.assert_allclose(got, tape.gradient(score, xt).numpy(), rtol=1e-5, atol=1e-7)
+    _explain(DeconvNet, model, x, y)  # runs; what its ReLU got is on the record

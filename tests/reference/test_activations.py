@@ -213,3 +213,24 @@ def test_partial_with_unknown_parameter_is_refused():
     model = keras.Model(inputs, L.Dense(2, activation=functools.partial(keras.activations.relu, max_value=2.0), dtype="float64")(inputs))
     with pytest.raises(NotImplementedError, match="relu"):
         reference.forward(model, np.ones((1, 3)))
+
+
+@pytest.mark.parametrize("slope, max_value, threshold", [(0.2, 1.0, 0.0), (0.1, None, 0.5), (0.3, 6.0, 0.0),
+                                                         (0.2, 2.0, 1.0)])
+def test_leaky_relu_with_a_cap_or_a_threshold(slope, max_value, threshold):
+    """``ReLU(negative_slope, max_value, threshold)``: Keras's forward, TensorFlow's derivative at the
+    boundaries (inputs placed exactly on the threshold and the cap), under every rule (not a ReLU)."""
+    layer = keras.layers.ReLU(negative_slope=slope, max_value=max_value, threshold=threshold, dtype="float64")
+    model = keras.Sequential([keras.Input((9,), dtype="float64"), layer])
+    z = np.array([[-2.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0, 6.0, 7.0]])
+    u = np.arange(1.0, 10.0)[None]
+    zt = tf.constant(z)
+    with tf.GradientTape() as tape:
+        tape.watch(zt)
+        out = model(zt)
+        score = tf.reduce_sum(out * u)
+    np.testing.assert_array_equal(reference.forward(model, z), out.numpy())
+    grad = tape.gradient(score, zt).numpy()
+    for rule in ("gradient", "deconvnet", "guided"):
+        np.testing.assert_array_equal(reference.attribution(model, z, u, rule), grad,
+                                      err_msg=f"{rule}: ReLU({slope=}, {max_value=}, {threshold=})")
