@@ -10,7 +10,9 @@ residuals with ``+``. With one tensor and one constant the operation is affine i
 
 from __future__ import annotations
 
+import keras
 import numpy as np
+from keras.src.backend.common.keras_tensor import KerasTensor
 from keras.src.ops import numpy as knp
 
 from . import linear, merging
@@ -42,19 +44,25 @@ def translate_operation(operation, node) -> list:
     Raises
     ------
     NotImplementedError
-        An operation other than ``+``, ``-``, ``*``, ``/`` on one tensor and a constant or on
-        two tensors, or a constant that would broadcast the tensor to a larger shape.
+        An operation other than ``-x`` and ``+``, ``-``, ``*``, ``/`` on one tensor and a constant
+        or on two tensors of the same rank (``keras.ops`` aligns trailing axes, NumPy's way, where
+        Keras's merge layers insert axes after the batch axis: different ranks are refused), or a
+        constant that would broadcast the tensor to a larger shape.
     """
     kind = type(operation)
     args = list(node.arguments.args)
+    if kind is knp.Negative and len(args) == 1 and not node.arguments.kwargs:
+        return [linear.Affine(-1.0, 0.0)]
     if kind not in _KINDS or node.arguments.kwargs or len(args) != 2:
-        raise unsupported(operation, "a keras.ops operation other than +, -, *, / of two operands")
-    tensors = [hasattr(a, "shape") and hasattr(a, "dtype") and not isinstance(a, np.ndarray) for a in args]
+        raise unsupported(operation, "a keras.ops operation other than -x, or +, -, *, / of two operands")
+    tensors = [isinstance(a, KerasTensor) for a in args]
     if all(tensors):
         if kind not in _TWO_TENSORS:
             raise unsupported(operation, "the quotient of two tensors")
+        if len(args[0].shape) != len(args[1].shape):
+            raise unsupported(operation, f"tensors of different ranks {args[0].shape} and {args[1].shape}")
         return [_TWO_TENSORS[kind]()]
-    constant = np.asarray(args[1] if tensors[0] else args[0], np.float64)
+    constant = np.asarray(keras.ops.convert_to_numpy(args[1] if tensors[0] else args[0]), np.float64)
     shape = tuple(node.input_tensors[0].shape)
     if tuple(node.outputs[0].shape) != shape:
         raise unsupported(operation, f"a constant of shape {constant.shape} broadcasting the tensor {shape}")

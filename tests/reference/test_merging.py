@@ -21,6 +21,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from hypothesis import assume, given
 from hypothesis import strategies as st
 from keras.src.applications.inception_resnet_v2 import CustomScaleLayer
@@ -154,7 +155,9 @@ def test_planted_tie_fault_is_caught(monkeypatch):
         check_against_keras(model, x, targets, "planted: Maximum ties to the last input")
 
 
-@pytest.mark.parametrize("expression", ["x + 3", "3 - x", "x - 3", "x * (1 / 6)", "x / 6", "x + y", "x - y", "x * y"])
+@pytest.mark.parametrize("expression", ["x + 3", "3 - x", "x - 3", "x * (1 / 6)", "x / 6", "x + y", "x - y", "x * y",
+                                        "-x", "x * np.float32(3)", "x - np.float64(2)", "x / np.float64(4)",
+                                        "tf.constant([1., 2., 3., 4.], 'float64') - x", "x + np.arange(4.)"])
 def test_keras_ops_arithmetic_on_symbolic_tensors(expression):
     """``x + 3.0`` and friends in a Functional graph are keras.ops nodes, not layers (MobileNetV3's
     hard sigmoid, ConvNeXt's residuals): forward first, then the gradient against GradientTape."""
@@ -162,13 +165,23 @@ def test_keras_ops_arithmetic_on_symbolic_tensors(expression):
     inp = keras.Input((5,), dtype="float64")
     x = keras.layers.Dense(4, dtype="float64")(inp)
     y = keras.layers.Dense(4, dtype="float64")(inp)
-    z = eval(expression, {}, {"x": x, "y": y})  # noqa: S307 - a fixed list of expressions
+    z = eval(expression, {"np": np, "tf": tf}, {"x": x, "y": y})  # noqa: S307 - a fixed list of expressions
     model = keras.Model(inp, keras.layers.Dense(3, dtype="float64")(keras.layers.ReLU(dtype="float64")(z)))
     xs = np.random.default_rng(1).normal(size=(3, 5))
     targets = np.eye(3)
     out, grad = score_gradient(model, xs, targets)
     assert_maps_close(out, reference.forward(model, xs), "float64", f"forward of {expression}")
     assert_maps_close(grad, reference.attribution(model, xs, targets, "gradient"), "float64", expression)
+
+
+def test_keras_ops_tensors_of_different_ranks_are_refused():
+    """keras.ops broadcasts trailing axes (NumPy), Keras's merge layers after the batch axis: refused."""
+    inp = keras.Input((4,), dtype="float64")
+    a = keras.layers.Reshape((1, 3), dtype="float64")(keras.layers.Dense(3, dtype="float64")(inp))
+    b = keras.layers.Dense(3, dtype="float64")(inp)
+    model = keras.Model(inp, keras.layers.GlobalAveragePooling1D(dtype="float64")(a * b))
+    with pytest.raises(NotImplementedError, match="tensors of different ranks"):
+        reference.forward(model, np.ones((2, 4)))
 
 
 def test_keras_ops_a_constant_over_a_tensor_is_refused():
