@@ -5,8 +5,8 @@ weights, logits heads (``classifier_activation=None``), two seeded N(0, 1) image
 GuidedBackprop and Gradient maps equal :func:`refdeconv.reference.attribution` within the
 tolerance table (the forward output first). The ReLU-free families (EfficientNet,
 EfficientNetV2, ConvNeXt) run too, with the documented warning, and match the reference's
-gradient under every rule. The whole matrix is the ``heavy`` tier (``.ci/run`` runs it); one
-family that exercises the newer operations runs in the default suite.
+gradient under every rule. The whole matrix is the ``heavy`` tier (``.ci/run`` runs it after the default suite);
+the default suite's ``test_model_audit`` and property tests cover the operations one by one.
 """
 
 import time
@@ -37,9 +37,6 @@ FAMILIES = {
     "EfficientNetB0": (A.EfficientNetB0, 32, False), "EfficientNetV2B0": (A.EfficientNetV2B0, 32, False),
     "ConvNeXtTiny": (A.ConvNeXtTiny, 32, False),
 }
-QUICK = {"MobileNetV3Small"}
-
-
 def build(family: str):
     constructor, side, _ = FAMILIES[family]
     keras.utils.set_random_seed(0)
@@ -49,7 +46,8 @@ def build(family: str):
     return constructor(weights=None, input_shape=(side, side, 3), classifier_activation=None, **kwargs)
 
 
-@pytest.mark.parametrize("family", [pytest.param(f, marks=() if f in QUICK else pytest.mark.heavy) for f in FAMILIES])
+@pytest.mark.heavy
+@pytest.mark.parametrize("family", FAMILIES)
 def test_application_maps_equal_the_reference(family):
     model = build(family)
     side, has_relu = FAMILIES[family][1], FAMILIES[family][2]

@@ -55,6 +55,7 @@ def test_recurrent_networks_equal_the_reference(case, style, writing, rule):
     check_explainer(case, style, writing, rule)
 
 
+@pytest.mark.heavy  # tf-keras traces its recurrent loops slowly (~3 s an example); Keras 3's run by default
 @pytest.mark.filterwarnings("ignore::UserWarning")
 @settings(max_examples=min(settings.default.max_examples, 20))
 @given(case=cases(recurrent=True), rule=st.sampled_from(sorted(EXPLAINERS)))

@@ -95,7 +95,10 @@ def test_layer_normalization_against_keras(data):
     if data.draw(st.booleans(), label="rms_scaling"):
         kwargs["rms_scaling"] = True
     layer = L.LayerNormalization(axis=axis, **kwargs, **F64)
-    run(data, layer, (3, 2, 3), f"LayerNormalization(axis={axis}, {kwargs})")
+    # Every normalised axis holds >= 3 entries: normalised over 2 entries, a value is the sign of
+    # their difference, whose derivative vanishes with epsilon (a map of ~1e-6 made of O(1) terms
+    # that cancel), leaving only roundoff to compare.
+    run(data, layer, (3, 3, 4), f"LayerNormalization(axis={axis}, {kwargs})")
 
 
 @given(st.data())
