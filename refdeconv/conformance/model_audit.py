@@ -52,9 +52,10 @@ class UnsupportedModel(NotImplementedError):
 
 
 def _walk(model):
-    """``model``, then every layer reachable from it, nested models' layers included, in order."""
+    """``model``, then every layer reachable from it, nested models' layers included, in order;
+    with the ``keras.ops`` nodes of a Functional graph (``x + 3.0``), which the reference models too."""
     yield model
-    for layer in model.layers:
+    for layer in getattr(model, "operations", None) or model.layers:
         if isinstance(layer, keras.Model):
             yield from _walk(layer)
         else:

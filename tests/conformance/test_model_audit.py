@@ -204,3 +204,14 @@ def test_console_script_end_to_end(saved, tmp_path):
     result = subprocess.run([sys.executable, "-m", "refdeconv", "audit", "--help"], capture_output=True, text=True,
                             cwd=ROOT, timeout=300)
     assert result.returncode == 0 and "3  with --model" in result.stdout
+
+
+def test_the_report_lists_keras_ops_nodes_too():
+    """``x * 3.0`` in a Functional graph is a keras.ops node, not a layer: the report names it."""
+    from refdeconv.conformance.model_audit import run_model
+
+    inp = keras.Input((4,))
+    model = keras.Model(inp, keras.layers.Dense(2)(keras.layers.Dense(4, activation="relu")(inp) * 3.0))
+    report = run_model(model)
+    assert "Multiply" in [entry["type"] for entry in report.model["layers"]], report.model["layers"]
+    assert report.failed == 0
