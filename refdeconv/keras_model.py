@@ -93,3 +93,34 @@ def layer_output(model, output_layer):
     outputs = calls[0].output_tensors
     outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]  # tf-keras: one tensor
     return outputs[0] if len(outputs) == 1 else outputs
+
+
+def split_inputs(inputs, names: list):
+    """``(xs, pack)`` for a model with several inputs called ``names``: one value per input in the
+    model's order, and ``pack(maps)`` putting one map per input back in the structure given.
+
+    Parameters
+    ----------
+    inputs : list, tuple or dict
+        As Keras takes them: in the model's order, or keyed by input name.
+    names : list of str
+        The model's input names, in order.
+
+    Raises
+    ------
+    TypeError
+        ``inputs`` is not a list, a tuple or a dict.
+    ValueError
+        The wrong number of inputs, or dict keys that are not the model's input names.
+    """
+    if isinstance(inputs, dict):
+        if set(inputs) != set(names):
+            raise ValueError(f"inputs: dict keys must be the model's input names {names}, got {sorted(inputs)}")
+        return [inputs[k] for k in names], lambda maps: dict(zip(names, maps))
+    if isinstance(inputs, (list, tuple)):
+        if len(inputs) != len(names):
+            raise ValueError(f"inputs: the model takes {len(names)} inputs {names}, got {len(inputs)}")
+        kind = type(inputs) if type(inputs) in (list, tuple) else list
+        return list(inputs), lambda maps: kind(maps)
+    raise TypeError(f"inputs: the model takes {len(names)} inputs {names}: pass a list, a tuple or a dict of "
+                    f"arrays, got {type(inputs).__name__}")

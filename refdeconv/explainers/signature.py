@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..keras_model import is_graph_model
+from ..keras_model import is_graph_model, split_inputs
 
 
 @dataclass
@@ -98,20 +98,11 @@ def flatten(inputs, sig: Signature):
     ValueError
         The wrong number of inputs, or dict keys that are not the model's input names.
     """
-    if isinstance(inputs, dict):
-        if not sig.several and len(inputs) != 1:
-            raise TypeError(f"inputs: the model takes one input, got a dict of {len(inputs)}")
-        missing, extra = set(sig.names) - set(inputs), set(inputs) - set(sig.names)
-        if sig.several and (missing or extra):
-            raise ValueError(f"inputs: dict keys must be the model's input names {sig.names}, got {sorted(inputs)}")
-        keys = sig.names if sig.several else list(inputs)
-        return [inputs[k] for k in keys], lambda maps: dict(zip(keys, maps))
-    if isinstance(inputs, (list, tuple)) and sig.several:
-        if len(inputs) != len(sig.names):
-            raise ValueError(f"inputs: the model takes {len(sig.names)} inputs {sig.names}, got {len(inputs)}")
-        kind = type(inputs) if type(inputs) in (list, tuple) else list
-        return list(inputs), lambda maps: kind(maps)
     if sig.several:
-        raise TypeError(f"inputs: the model takes {len(sig.names)} inputs {sig.names}: pass a list, a tuple or a "
-                        f"dict of arrays, got {type(inputs).__name__}")
+        return split_inputs(inputs, sig.names)
+    if isinstance(inputs, dict):
+        if len(inputs) != 1:
+            raise TypeError(f"inputs: the model takes one input, got a dict of {len(inputs)}")
+        keys = list(inputs)
+        return [inputs[keys[0]]], lambda maps: {keys[0]: maps[0]}
     return [inputs], lambda maps: maps[0]

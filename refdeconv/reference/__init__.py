@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..keras_model import split_inputs
 from .graph import compile_model
 from .rules import RULES, check_rule
 
@@ -46,16 +47,7 @@ def _inputs(program, model, inputs):
     if len(shapes) == 1:
         return [_one_input(inputs, shapes[0], "inputs")], lambda maps: maps[0]
     names = [t.name for t in model.inputs]
-    if isinstance(inputs, dict):
-        if set(inputs) != set(names):
-            raise ValueError(f"inputs: dict keys must be the model's input names {names}, got {sorted(inputs)}")
-        xs = [inputs[k] for k in names]
-        pack = lambda maps: dict(zip(names, maps))  # noqa: E731
-    elif isinstance(inputs, (list, tuple)) and len(inputs) == len(names):
-        xs, kind = list(inputs), type(inputs)
-        pack = lambda maps: kind(maps)  # noqa: E731
-    else:
-        raise TypeError(f"inputs: the model takes {len(names)} inputs {names}: a list, tuple or dict of arrays")
+    xs, pack = split_inputs(inputs, names)
     xs = [_one_input(x, shape, f"inputs[{name!r}]") for x, shape, name in zip(xs, shapes, names)]
     if len({len(x) for x in xs}) > 1:
         raise ValueError(f"inputs: every input must have the same number of samples, got {[len(x) for x in xs]}")
