@@ -102,9 +102,9 @@ def maps_function(model, output_layer, version, rule, operator, x_specs, y_spec)
         differentiable with respect to an input (integer inputs, a disconnected input).
     """
     forward = forward_of(model, output_layer, version)
-    sig = signature(forward)
 
     def build():
+        sig = signature(forward)  # read once per trace, not per batch
         traced = Traced(None)
 
         def maps(xs, y):
@@ -151,9 +151,10 @@ _NOT_DIFFERENTIABLE = (
 def top_class_function(model, output_layer, version, x_specs) -> Traced:
     """The traced ``xs -> one_hot(argmax f(xs))`` for ``targets=None``."""
     forward = forward_of(model, output_layer, version)
-    sig = signature(forward)
 
     def build():
+        sig = signature(forward)
+
         def top(xs):
             out = forward(sig.model_inputs(xs), training=False)
             return tf.one_hot(tf.argmax(out, axis=-1), tf.shape(out)[-1], dtype=out.dtype)
