@@ -99,7 +99,8 @@ def assert_model_conforms(model, fn=None, rule: str = "deconvnet", inputs=None, 
     ------
     AssertionError
         Naming the model's input, its error against the ``rule`` reference and
-        the rule the map matches instead (or the exception ``fn`` raised).
+        the rule the map matches instead (or the exception ``fn`` raised), and
+        any near tie of its maxima (:func:`refdeconv.conformance.maxima.near_ties`).
     refdeconv.conformance.model_audit.UnsupportedModel
         A ``NotImplementedError``: the reference does not model a layer of the
         model (named), so no map can be vouched for.
@@ -109,8 +110,11 @@ def assert_model_conforms(model, fn=None, rule: str = "deconvnet", inputs=None, 
     report = run_model(model, inputs, targets, fn, rule, output_layer)
     failures = [entry for entry in report.cases if not entry["passed"]]
     if failures:
+        near = report.model["near_ties"]
         raise AssertionError(f"{report.candidate} does not implement the {rule} rule on model {model.name!r}:\n"
-                             + "\n".join(_describe(entry, rule, "map of") for entry in failures))
+                             + "\n".join(_describe(entry, rule, "map of") for entry in failures)
+                             + (f"\nnear ties (rounding picks the switch, so the map may be right): {'; '.join(near)}"
+                                if near else ""))
 
 
 def drawn_cases():

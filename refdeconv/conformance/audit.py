@@ -53,8 +53,8 @@ class Report:
     model : dict or None
         For an audit of the user's own model (:mod:`refdeconv.conformance.model_audit`):
         its ``name``, ``layers`` (``name`` and ``type`` of each layer the reference
-        modelled), ``inputs`` and ``targets`` (where they came from) and
-        ``output_layer``; its cases are then the maps of its inputs. ``None`` for the suite.
+        modelled), ``inputs`` and ``targets`` (where they came from),
+        ``near_ties`` (:func:`refdeconv.conformance.maxima.near_ties`) and ``output_layer``; its cases are then the maps of its inputs. ``None`` for the suite.
     """
 
     candidate: str

@@ -34,9 +34,7 @@ import numpy as np
 
 from .. import reference
 from . import networks
-from ..reference.graph import compile_model
-from ..reference.pooling import MaxPool
-from ..reference.windows import windows
+from .maxima import max_pool_ties
 
 SUITE_VERSION = 1
 RULES = ("deconvnet", "gradient", "guided")
@@ -163,20 +161,6 @@ def _reference_maps(model, network: Network) -> dict:
 
 def _has_ties(model, network: Network) -> bool:
     return max_pool_ties(model, [network.inputs()])
-
-
-def max_pool_ties(model, xs: list, output_layer=None) -> bool:
-    """Whether a max-pool window of ``model`` (cut at ``output_layer``) on ``xs`` (one array per
-    model input) holds a tied maximum, in the reference's forward pass."""
-    program = compile_model(model, output_layer)
-    values = program.forward([np.asarray(x, np.float64) for x in xs])
-    for op, ins, _ in program.steps:
-        if isinstance(op, MaxPool):
-            h = values[ins[0]]
-            w = windows(h[:, None] if op.one_d else h, op.geometry, fill=-np.inf)
-            if ((w == w.max(axis=3, keepdims=True)).sum(axis=3) > 1).any():
-                return True
-    return False
 
 
 def _conv(dims, filters, kernel, strides=1, padding="valid"):

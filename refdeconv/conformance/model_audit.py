@@ -24,7 +24,7 @@ from .. import reference
 from ..reference.graph import compile_model
 from ..explainers.models import cut, model_dtype
 from .audit import RULES, Report, call, candidate
-from .cases import max_pool_ties
+from .maxima import max_pool_ties, near_ties
 
 #: Samples drawn when no inputs are given, and their seed.
 SAMPLES, SEED = 2, 0
@@ -194,6 +194,7 @@ def run_model(model, inputs=None, targets=None, fn=None, rule: str = "deconvnet"
     ties = max_pool_ties(model, xs, output_layer)
     report = Report(label, rule, model={
         "name": model.name, "output_layer": output_layer, "inputs": inputs_from, "targets": targets_from,
+        "near_ties": near_ties(model, xs, model_dtype(model), output_layer),
         "layers": [{"name": layer.name, "type": type(layer).__name__}
                    for layer in _walk(audited) if not isinstance(layer, (keras.Model, keras.layers.InputLayer))]})
     actual, error = call(fn, audited, fed, y)

@@ -54,6 +54,9 @@ def about_model(report) -> list[str]:
     same = [e["name"] for e in report.cases if e["errors"] and max(e["errors"].values()) <= e["tolerance"]]
     return [f"model {m['name']!r}{cut}; inputs: {m['inputs']}; targets: {m['targets']}",
             f"the reference models all {len(m['layers'])} layers of the audited model: {kinds}",
+            *([f"near ties at {'; '.join(m['near_ties'])}: a non-zero maximum has a rival within rounding, so "
+               "rounding, not the model, picks the switch; a map failing there may be right (docs/verification.md)"]
+              if m.get("near_ties") else []),
             *([f"the three rules give the same map on {', '.join(same)}: there the audit cannot tell them apart"]
               if same else [])]
 
