@@ -42,8 +42,21 @@ def add_parsers(subparsers) -> None:
 
     bench = subparsers.add_parser("bench", help="speed against the plain-gradient floor, and memory")
     bench.add_argument("--quick", action="store_true")
-    bench.set_defaults(run=lambda args: __import__("refdeconv.cli.bench", fromlist=["main"]).main(
-        ["--quick"] if args.quick else []))
+    bench.add_argument("--frontier", action="store_true",
+                       help="the frontier cache on keras.applications models (and Xplique, when installed)")
+    bench.add_argument("--models", default="ResNet50,MobileNetV2,DenseNet121,VGG16",
+                       help="with --frontier: comma-separated keras.applications names")
+    bench.add_argument("--n", type=int, default=512, help="with --frontier: inputs a call in the dataset workload")
+    bench.set_defaults(run=run_bench)
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    """``refdeconv bench``: the speed and memory benchmark, or (``--frontier``) the frontier cache's."""
+    if args.frontier:
+        __import__("refdeconv.cli.bench_frontier", fromlist=["main"]).main(args.models.split(","), args.n)
+    else:
+        __import__("refdeconv.cli.bench", fromlist=["main"]).main(["--quick"] if args.quick else [])
+    return 0
 
 
 def run_demo(args: argparse.Namespace) -> int:

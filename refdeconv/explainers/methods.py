@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from . import inputs as io
-from . import operators, traced
+from . import operators, signals, traced
 from . import built
 from .models import fingerprint, model_dtype
 from .outputs import Collector, aligned_empty, to_tensor
@@ -48,6 +48,11 @@ class Explainer:
         its op name (Keras name scope included), its type and the rule it really
         got: ``"gradient"`` for non-ReLUs, ``"not reached"`` for a ReLU whose own
         gradient TensorFlow never built (e.g. under a user's ``tf.custom_gradient``).
+    frontier : dict
+        After an ``explain``, for its first batch: where the map computation splits
+        (:meth:`refdeconv.explainers.frontier.Frontier.describe`): ``used``,
+        ``reason`` (why not), the frontier ``tensors`` and their per-sample
+        ``shapes``, ``bytes_per_target`` cached, and the work above it and in all.
     """
 
     rule = "gradient"
@@ -60,6 +65,8 @@ class Explainer:
         self._version = None
         self._refresh()  # raises for a bad output_layer, or several outputs
         self.rules_applied: list[dict] = []
+        self.frontier: dict = {}
+        self._recorded = False
         self._warned = False
 
     def _refresh(self) -> None:
@@ -100,6 +107,8 @@ class Explainer:
             and what was expected; the model is left as it was.
         """
         self._refresh()
+        signals.check_weights(self.model)
+        self._recorded = False
         if isinstance(inputs, tf.data.Dataset):
             if targets is not None:
                 raise ValueError("targets: must be None when inputs is a tf.data.Dataset, which yields its own targets")
@@ -178,6 +187,8 @@ class Explainer:
         fn = traced.maps_function(self.model, self.output_layer, self._version, self.rule, self.operator, x_specs,
                                   tf.TensorSpec(y.shape, y.dtype))
         self._note(fn.record)
+        if not self._recorded:  # the first batch's: a last, smaller batch has a function of its own
+            self.frontier, self._recorded = fn.frontier.describe(), True
         try:
             if not fn.checked:  # the operator's first call: one scalar per sample?
                 scores = fn.scores(xs, y)
@@ -185,7 +196,8 @@ class Explainer:
                     raise ValueError(f"operator: must return one scalar per sample, shape ({xs[0].shape[0]},), "
                                      f"got shape {tuple(scores.shape)}")
                 fn.checked = True
-            return [m.numpy() for m in fn.function(xs, y)]
+            maps = signals.maps(self.model, fn, xs, y) if fn.frontier.used else fn.function(xs, y)
+            return [m.numpy() for m in maps]
         except tf.errors.InvalidArgumentError as err:
             lines = [line for line in err.message.splitlines() if line.strip() and "Graph execution" not in line]
             shapes = ", ".join(str(tuple(x.shape)) for x in xs)

@@ -11,6 +11,12 @@ cache keeps the most recent :data:`CACHE_SIZE` functions (they hold the model
 alive, so the cache is bounded); a new explainer on an already explained
 model finds its functions here and pays no trace (Xplique re-clones and
 re-traces for every explainer).
+
+A map function is traced once as a graph (``tf.compat.v1.wrap_function``), so
+that it can be split at its frontier (:mod:`.frontier`): when a frontier is
+worth caching, two pruned functions come out of the one trace, the whole
+computation that also returns the frontier signals, and the part below the
+frontier fed with cached signals (:mod:`.signals`).
 """
 
 from __future__ import annotations
@@ -21,7 +27,8 @@ from dataclasses import dataclass, field
 
 import tensorflow as tf
 
-from . import rules
+from . import frontier as frontiers
+from . import rules, signals
 from .models import cut
 from .override import override
 from .signature import signature
@@ -45,6 +52,9 @@ class Traced:
     record: list = field(default_factory=list)
     scores: object = None  # the operator's scores, run once to check their length
     checked: bool = False
+    frontier: frontiers.Frontier | None = None  # maps only: where the computation splits
+    full: object = None  # (xs..., y) -> maps + frontier signals, when the frontier is used
+    lower: object = None  # (xs..., y, signals...) -> maps
 
 
 def _cached(model, key, build) -> Traced:
@@ -56,13 +66,14 @@ def _cached(model, key, build) -> Traced:
     traced = build()
     _CACHE[key] = (model, traced)
     while len(_CACHE) > CACHE_SIZE:
-        _CACHE.popitem(last=False)
+        signals.forget(traced=_CACHE.popitem(last=False)[1][1])
     return traced
 
 
 def clear_cache() -> None:
-    """Forget every traced function (and release the models they hold)."""
+    """Forget every traced function and cached signal (and release the models they hold)."""
     _CACHE.clear()
+    signals.forget()
 
 
 def forward_of(model, output_layer, version: int):
@@ -127,12 +138,46 @@ def maps_function(model, output_layer, version, rule, operator, x_specs, y_spec)
                 raise ValueError(_NOT_DIFFERENTIABLE.format(which=which, dtypes=[x.dtype.name for x in xs]))
             return grads
 
-        traced.function = tf.function(maps, autograph=False).get_concrete_function(x_specs, y_spec)
+        k = len(x_specs)  # a flat signature: the pruned parts take flat tensors too
+        wrapped = tf.compat.v1.wrap_function(lambda *flat: maps(list(flat[:k]), flat[k]), [*x_specs, y_spec])
+        traced.function = lambda xs, y: wrapped(*xs, y)
+        _split(traced, wrapped, k)
         traced.scores = tf.function(lambda xs, y: operator(_call(forward), sig.model_inputs(xs), y),
                                     autograph=False).get_concrete_function(x_specs, y_spec)
         return traced
 
     return _cached(model, (version, output_layer, rule, operator, tuple(x_specs), y_spec), build)
+
+
+def _split(traced: Traced, wrapped, k: int) -> None:
+    """Find the frontier of ``wrapped`` (``k`` inputs, then the target) and, if used, its two parts."""
+    graph = wrapped.graph
+    xs, y, outputs = graph.inputs[:k], graph.inputs[k], list(wrapped.outputs)
+    frontier = traced.frontier = frontiers.find(graph, xs, y, outputs)
+    if not frontier.used:
+        return
+    if frontiers.reads_inputs(frontier, xs):
+        frontier.reason = "a frontier tensor is computed from the inputs: refused (the finder is wrong)"
+        return
+    if y.shape[0] > 1 and not _separable(wrapped, y, frontier):
+        frontier.reason = ("the signal of a sample depends on the other samples of its batch (the operator or a "
+                           "layer mixes them): a signal is not one per target")
+        return
+    traced.full = wrapped.prune(feeds=[*xs, y], fetches=[*outputs, *frontier.tensors])
+    traced.lower = wrapped.prune(feeds=[*xs, y, *frontier.tensors], fetches=outputs)
+
+
+def _separable(wrapped, y, frontier) -> bool:
+    """Whether the signals above the frontier are computed row by row: changing the first of random
+    target rows leaves the others' signals bitwise as they were (a kernel's result for a row does
+    not depend on the other rows' values). It catches an operator or a layer that mixes the samples
+    of a batch, and a frontier tensor whose first axis is not the batch; a nondeterministic kernel
+    fails it too, and the maps are then computed uncached. Run once per traced function."""
+    above = wrapped.prune(feeds=[y, *(t for t, _ in frontier.folds)], fetches=frontier.tensors)
+    folds = [tf.constant(v) for _, v in frontier.folds]
+    rows = tf.random.stateless_normal(y.shape, seed=(5, 13), dtype=y.dtype)
+    changed = tf.tensor_scatter_nd_update(rows, [[0]], rows[:1] + 1)
+    return all(bool(tf.reduce_all(a[1:] == b[1:])) for a, b in zip(above(rows, *folds), above(changed, *folds)))
 
 
 def _call(forward):
