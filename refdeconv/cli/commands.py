@@ -36,6 +36,9 @@ def add_parsers(subparsers) -> None:
     explain.add_argument("--batch-size", type=int, default=32)
     explain.add_argument("--out", required=True, help="where to write the maps (.npy)")
     explain.add_argument("--png", help="also write a figure of the first inputs and their maps")
+    explain.add_argument("--strategy", choices=("mirrored", "multiworker"),
+                         help="tf.distribute: every device of this machine (mirrored), or several machines "
+                              "(multiworker, from TF_CONFIG; the chief writes --out)")
     explain.add_argument("--unsafe", action="store_true",
                          help="load models with Lambda layers (Keras safe mode off: runs the file's Python code)")
     explain.set_defaults(run=run_explain)
@@ -118,39 +121,71 @@ def _progress(done: int, total: int) -> None:
     print(f"\rexplaining [{'#' * filled}{'.' * (width - filled)}] {done}/{total}", end="", file=sys.stderr, flush=True)
 
 
+def _strategy(name):
+    """The ``--strategy`` asked for, created before any other TensorFlow work (as multi-worker needs)."""
+    if name is None:
+        return None, True
+    import tensorflow as tf
+
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy(), True
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    task, index = strategy.cluster_resolver.task_type, strategy.cluster_resolver.task_id
+    chief = "chief" in strategy.cluster_resolver.cluster_spec().jobs
+    return strategy, task in (None, "chief") or (not chief and task == "worker" and index == 0)
+
+
+def _output(path, first: np.ndarray, n: int):
+    """Where the maps go: a memory-mapped ``.npy`` at ``path`` (``None``: memory) of ``n`` rows."""
+    shape = (n, *first.shape[1:])
+    if path is None or n == 0:  # an empty file cannot be memory-mapped: saved at the end
+        return np.empty(shape, first.dtype)
+    return np.lib.format.open_memmap(path, mode="w+", dtype=first.dtype, shape=shape)
+
+
 def run_explain(args: argparse.Namespace) -> int:
-    """``refdeconv explain``: load the model and arrays, write the maps (and a figure); returns the exit code."""
+    """``refdeconv explain``: load the model and arrays, write the maps (and a figure); returns the exit code.
+
+    The maps are written to ``--out`` as they come, through a memory-mapped ``.npy``: a chunk of
+    ``8 * --batch-size`` maps in memory at a time. With ``--strategy multiworker`` every worker
+    runs the same command; each computes its replicas' part of every batch, all of them gather
+    the maps, and the chief (or worker 0) writes ``--out``.
+    """
     from ..explainers import DeconvNet, Gradient, GuidedBackprop
 
     if not Path(args.out).resolve().parent.is_dir():
         raise UsageError(f"--out: cannot write {args.out}: its folder does not exist")
+    strategy, writer = _strategy(args.strategy)
     x = load_array(args.inputs, "--inputs")
     targets = None if args.targets is None else load_array(args.targets, "--targets")
     model = load_model(args.model, args.unsafe)
     method = {"deconvnet": DeconvNet, "gradient": Gradient, "guided": GuidedBackprop}[args.method]
+    maps = None
     try:
-        explainer = method(model, output_layer=layer_arg(args.output_layer), batch_size=args.batch_size)
+        explainer = method(model, output_layer=layer_arg(args.output_layer), batch_size=args.batch_size,
+                           strategy=strategy)
         if targets is not None and len(targets) != len(x):
             raise ValueError(f"targets: expected {len(x)} rows, one per input, got shape {targets.shape}")
         chunk = 8 * args.batch_size  # maps do not depend on batching: explain in chunks to show progress
-        parts = []
         for start in range(0, max(len(x), 1), chunk):
             stop = start + chunk
-            parts.append(explainer.explain(x[start:stop], None if targets is None else targets[start:stop]).numpy())
+            part = explainer.explain(x[start:stop], None if targets is None else targets[start:stop]).numpy()
+            maps = maps if maps is not None else _output(args.out if writer else None, part, len(x))
+            maps[start:start + len(part)] = part
             if len(x) > chunk:
                 _progress(min(stop, len(x)), len(x))
         if len(x) > chunk:
             print(file=sys.stderr)
     except (ValueError, TypeError) as err:
         raise UsageError(str(err).splitlines()[0]) from None
+    except OSError as err:
+        raise UsageError(f"--out: cannot write {args.out}: {err.strerror}") from None
     except Exception as err:  # the file's own code failed (e.g. a Lambda whose globals were not saved)
         message = next((line for line in str(err).splitlines() if line.strip()), type(err).__name__)
         raise UsageError(f"--model: {args.model} failed when called: {type(err).__name__}: {message}") from None
-    maps = np.concatenate(parts)
-    try:
-        np.save(args.out, maps)
-    except OSError as err:
-        raise UsageError(f"--out: cannot write {args.out}: {err.strerror}") from None
+    if not writer:
+        print(f"maps of shape {maps.shape} gathered ({args.method}); the chief writes {args.out}")
+        return 0
     if args.png:
         from .plot import plot_maps
 
@@ -158,5 +193,12 @@ def run_explain(args: argparse.Namespace) -> int:
             plot_maps(x[:6], {type(explainer).__name__: maps[:6]}, args.png)
         except ImportError as err:
             raise UsageError(f"--png: {err}") from None
+    if isinstance(maps, np.memmap):
+        maps.flush()
+    else:
+        try:
+            np.save(args.out, maps)
+        except OSError as err:
+            raise UsageError(f"--out: cannot write {args.out}: {err.strerror}") from None
     print(f"wrote {args.out}: maps of shape {maps.shape} ({args.method})")
     return 0

@@ -66,10 +66,10 @@ def tolerance(key) -> float:
 
 def map_error(actual, expected) -> np.ndarray:
     """Per-sample error ``max_j |a_ij - r_ij| / scale_i`` (see the module docstring)."""
-    a = np.asarray(actual, np.float64).reshape(len(expected), -1)
-    r = np.asarray(expected, np.float64).reshape(len(expected), -1)
-    if a.size == 0:
+    a, r = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
+    if a.size == 0 or r.size == 0:  # no sample, or samples of no element: nothing differs
         return np.zeros(len(r))
+    a, r = a.reshape(len(r), -1), r.reshape(len(r), -1)
     scale = np.abs(r).max(axis=1)
     floor = scale.max() if scale.max() > 0 else 1.0
     return np.abs(a - r).max(axis=1) / np.where(scale > 0, scale, floor)

@@ -19,6 +19,7 @@ when its first signal was cached and forgets its signals if any changed.
 
 from __future__ import annotations
 
+import threading
 import weakref
 from collections import OrderedDict
 
@@ -31,6 +32,7 @@ CACHE_BYTES = 512 * 2**20
 _ROWS: OrderedDict = OrderedDict()  # (id(model), id(traced), row bytes) -> (traced, [signal arrays])
 _SIZE = [0]
 _SNAPSHOTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> its weights when cached
+_LOCK = threading.RLock()  # the replicas of a tf.distribute strategy share the cache from their threads
 
 
 def _key(model, traced, row: np.ndarray) -> tuple:
@@ -49,7 +51,7 @@ def _lookup(model, traced, rows: np.ndarray):
 
 def _store(model, traced, rows: np.ndarray, signals: list) -> None:
     if model not in _SNAPSHOTS:
-        _SNAPSHOTS[model] = [tf.identity(v) for v in _values(model)]
+        _SNAPSHOTS[model] = _Snapshot(model)
     for i, row in enumerate(rows):
         key = _key(model, traced, row)
         if key not in _ROWS:
@@ -63,6 +65,11 @@ def _store(model, traced, rows: np.ndarray, signals: list) -> None:
 
 def forget(model=None, traced=None) -> None:
     """Drop the signals of ``model`` (or of one ``traced`` function; everything when both are None)."""
+    with _LOCK:
+        _forget(model, traced)
+
+
+def _forget(model, traced) -> None:
     for key in [k for k, (t, _) in _ROWS.items()
                 if (model is None or k[0] == id(model)) and (traced is None or t is traced)]:
         _SIZE[0] -= sum(p.nbytes for p in _ROWS.pop(key)[1])
@@ -72,37 +79,72 @@ def forget(model=None, traced=None) -> None:
         _SNAPSHOTS.clear()
 
 
-@tf.function(autograph=False, reduce_retracing=True)
-def _same(now, then):
-    return tf.reduce_all([tf.reduce_all(tf.equal(a, b)) for a, b in zip(now, then)])
+class _Snapshot:
+    """A copy of a model's weights, and a compiled comparison of the live weights with it."""
 
+    def __init__(self, model):
+        self.weights = list(model.weights)
+        copies = [tf.identity(tf.convert_to_tensor(v)) for v in self.weights]
+        live = self.weights
 
-def _values(model) -> list:
-    return [tf.convert_to_tensor(v) for v in model.weights]
+        @tf.function(autograph=False)
+        def same():
+            return tf.reduce_all([tf.reduce_all(tf.equal(tf.convert_to_tensor(v), c)) for v, c in zip(live, copies)])
+
+        self.same = same
+
+    def holds(self, model) -> bool:
+        """Whether ``model`` has the same variables, with the same values, as when copied."""
+        now = list(model.weights)
+        return (len(now) == len(self.weights) and all(a is b for a, b in zip(now, self.weights))
+                and (not now or bool(self.same())))
 
 
 def check_weights(model) -> None:
     """Forget ``model``'s signals if a weight changed since they were cached (``fit``, ``set_weights``)."""
-    then = _SNAPSHOTS.get(model)
-    if then is None:
-        return
-    now = _values(model)
-    if not now:
-        return
-    if len(now) != len(then) or any(a.shape != b.shape or a.dtype != b.dtype for a, b in zip(now, then)) \
-            or not bool(_same(now, then)):
+    snapshot = _SNAPSHOTS.get(model)
+    if snapshot is not None and not snapshot.holds(model):
         forget(model)
 
 
 def maps(model, traced, xs: list, y) -> list:
     """The maps of one batch through the frontier: cached signals where every row has one."""
     rows = y.numpy()
-    signals = _lookup(model, traced, rows)
+    with _LOCK:
+        signals = _lookup(model, traced, rows)
+    if signals is not None and traced.separable is None:  # about to serve from the cache: check first
+        out = traced.full(*xs, y)
+        traced.separable = _separable(traced, xs, rows, out[len(xs):])
+        if not traced.separable:
+            traced.frontier.reason = SEPARABLE
+        return out[:len(xs)]
     if signals is not None:
+        if traced.signals_are_maps:
+            return signals
         return traced.lower(*xs, y, *(tf.constant(s) for s in signals))
     out = traced.full(*xs, y)
-    _store(model, traced, rows, [s.numpy() for s in out[len(xs):]])
+    with _LOCK:
+        _store(model, traced, rows, [s.numpy() for s in out[len(xs):]])
     return out[:len(xs)]
+
+
+SEPARABLE = ("the signal of a sample depends on the other samples of its batch (the operator or a layer mixes "
+             "them): a signal is not one per target")
+
+
+def _separable(traced, xs: list, rows: np.ndarray, signals: list) -> bool:
+    """Whether the frontier signals are computed row by row: with the first target row changed, the
+    other rows' signals stay bitwise as they were (a kernel's result for a row does not depend on
+    the other rows' values). It catches an operator or a layer that mixes the samples of a batch,
+    and a frontier tensor whose first axis is not the batch; a nondeterministic kernel fails it
+    too, and the maps are then computed uncached. Run once per traced function, before the cache
+    first serves a batch: one more pass of the whole computation."""
+    if len(rows) < 2:
+        return True
+    changed = rows.copy()
+    changed[0] = changed[0] + 1
+    again = traced.full(*xs, tf.constant(changed))[len(xs):]
+    return all(np.array_equal(np.asarray(a)[1:], np.asarray(b)[1:]) for a, b in zip(signals, again))
 
 
 def cached_bytes() -> int:

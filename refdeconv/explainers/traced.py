@@ -22,6 +22,7 @@ frontier fed with cached signals (:mod:`.signals`).
 from __future__ import annotations
 
 import re
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -42,6 +43,7 @@ NON_RELU_OPS = frozenset({
 })
 
 _CACHE: OrderedDict = OrderedDict()
+_LOCK = threading.RLock()
 
 
 @dataclass
@@ -55,19 +57,22 @@ class Traced:
     frontier: frontiers.Frontier | None = None  # maps only: where the computation splits
     full: object = None  # (xs..., y) -> maps + frontier signals, when the frontier is used
     lower: object = None  # (xs..., y, signals...) -> maps
+    signals_are_maps: bool = False  # the frontier is the maps themselves: nothing below it
+    separable: bool | None = None  # signals computed row by row (checked before the first cached map)
 
 
 def _cached(model, key, build) -> Traced:
     """The entry for ``(id(model), *key)``; the entry holds ``model``, so its id stays its own."""
     key = (id(model), *key)
-    if key in _CACHE:
-        _CACHE.move_to_end(key)
-        return _CACHE[key][1]
-    traced = build()
-    _CACHE[key] = (model, traced)
-    while len(_CACHE) > CACHE_SIZE:
-        signals.forget(traced=_CACHE.popitem(last=False)[1][1])
-    return traced
+    with _LOCK:  # replicas of a tf.distribute strategy ask from their threads: one trace each
+        if key in _CACHE:
+            _CACHE.move_to_end(key)
+            return _CACHE[key][1]
+        traced = build()
+        _CACHE[key] = (model, traced)
+        while len(_CACHE) > CACHE_SIZE:
+            signals.forget(traced=_CACHE.popitem(last=False)[1][1])
+        return traced
 
 
 def clear_cache() -> None:
@@ -136,12 +141,15 @@ def maps_function(model, output_layer, version, rule, operator, x_specs, y_spec)
             if missing:
                 which = "inputs" if not sig.several else f"inputs {missing}"
                 raise ValueError(_NOT_DIFFERENTIABLE.format(which=which, dtypes=[x.dtype.name for x in xs]))
-            return grads
+            traced.frontier = _frontier(graph, xs, y, grads)
+            traced.signals_are_maps = [g.ref() for g in grads] == [t.ref() for t in traced.frontier.tensors]
+            return grads + (traced.frontier.tensors if traced.frontier.used else [])
 
-        k = len(x_specs)  # a flat signature: the pruned parts take flat tensors too
+        k = len(x_specs)  # a flat signature: the pruned part takes flat tensors too
         wrapped = tf.compat.v1.wrap_function(lambda *flat: maps(list(flat[:k]), flat[k]), [*x_specs, y_spec])
-        traced.function = lambda xs, y: wrapped(*xs, y)
-        _split(traced, wrapped, k)
+        traced.function = lambda xs, y: wrapped(*xs, y)[:k]
+        if traced.frontier.used:
+            _split(traced, wrapped, k)
         traced.scores = tf.function(lambda xs, y: operator(_call(forward), sig.model_inputs(xs), y),
                                     autograph=False).get_concrete_function(x_specs, y_spec)
         return traced
@@ -149,35 +157,41 @@ def maps_function(model, output_layer, version, rule, operator, x_specs, y_spec)
     return _cached(model, (version, output_layer, rule, operator, tuple(x_specs), y_spec), build)
 
 
-def _split(traced: Traced, wrapped, k: int) -> None:
-    """Find the frontier of ``wrapped`` (``k`` inputs, then the target) and, if used, its two parts."""
-    graph = wrapped.graph
-    xs, y, outputs = graph.inputs[:k], graph.inputs[k], list(wrapped.outputs)
-    frontier = traced.frontier = frontiers.find(graph, xs, y, outputs)
-    if not frontier.used:
-        return
-    if frontiers.reads_inputs(frontier, xs):
+def _frontier(graph, xs, y, grads) -> frontiers.Frontier:
+    """The frontier of the map computation being traced, checked independently of the finder."""
+    frontier = frontiers.find(graph, xs, y, grads)
+    if frontier.used and frontiers.reads_inputs(frontier, xs):
         frontier.reason = "a frontier tensor is computed from the inputs: refused (the finder is wrong)"
-        return
-    if y.shape[0] > 1 and not _separable(wrapped, y, frontier):
-        frontier.reason = ("the signal of a sample depends on the other samples of its batch (the operator or a "
-                           "layer mixes them): a signal is not one per target")
-        return
-    traced.full = wrapped.prune(feeds=[*xs, y], fetches=[*outputs, *frontier.tensors])
-    traced.lower = wrapped.prune(feeds=[*xs, y, *frontier.tensors], fetches=outputs)
+    return frontier
 
 
-def _separable(wrapped, y, frontier) -> bool:
-    """Whether the signals above the frontier are computed row by row: changing the first of random
-    target rows leaves the others' signals bitwise as they were (a kernel's result for a row does
-    not depend on the other rows' values). It catches an operator or a layer that mixes the samples
-    of a batch, and a frontier tensor whose first axis is not the batch; a nondeterministic kernel
-    fails it too, and the maps are then computed uncached. Run once per traced function."""
-    above = wrapped.prune(feeds=[y, *(t for t, _ in frontier.folds)], fetches=frontier.tensors)
-    folds = [tf.constant(v) for _, v in frontier.folds]
-    rows = tf.random.stateless_normal(y.shape, seed=(5, 13), dtype=y.dtype)
-    changed = tf.tensor_scatter_nd_update(rows, [[0]], rows[:1] + 1)
-    return all(bool(tf.reduce_all(a[1:] == b[1:])) for a, b in zip(above(rows, *folds), above(changed, *folds)))
+def _split(traced: Traced, wrapped, k: int) -> None:
+    """The parts of ``wrapped`` (``k`` inputs and the target -> maps and frontier signals) around its
+    frontier: ``full`` is ``wrapped`` itself; the part below is pruned when first needed."""
+    traced.full = wrapped
+    if traced.signals_are_maps:  # no switch at all: no part below the frontier to run
+        return
+    outputs, feeds = wrapped.outputs[:k], [*wrapped.graph.inputs[:k + 1], *traced.frontier.tensors]
+    traced.lower = _Lazy(lambda: _flat(wrapped.prune(feeds=feeds, fetches=outputs), feeds))
+
+
+def _flat(pruned, feeds):
+    """``pruned`` with a flat signature of the ``feeds``' specs: a pruned function has no signature of
+    its own, and each call would first fail to bind one (about 40 ms of error formatting a call)."""
+    specs = [tf.TensorSpec(t.shape, t.dtype) for t in feeds]
+    return tf.compat.v1.wrap_function(lambda *args: pruned(*args), specs)
+
+
+class _Lazy:
+    """A pruned function built on its first call (pruning a large graph takes seconds)."""
+
+    def __init__(self, make):
+        self.make, self.function = make, None
+
+    def __call__(self, *args):
+        with _LOCK:
+            self.function = self.function or self.make()
+        return self.function(*args)
 
 
 def _call(forward):

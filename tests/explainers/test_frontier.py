@@ -2,8 +2,9 @@
 for another model, weights, cut, rule, operator, dtype or target.
 
 Covers: drawn networks of every kind, style, ReLU writing and rule, with the frontier forced on
-wherever one exists (``WORTH = 0``): the first call (whole computation, filling the cache) and
-the next two (from the cache) equal the reference, the last two bitwise; a softmax head and the
+wherever one exists (``WORTH = 0``): the first call (whole computation, filling the cache), the
+second (checked row by row) and the next two (from the cache) equal the reference, the last two
+bitwise; a softmax head and the
 gradient rule move the frontier by themselves; a custom operator that mixes the samples of a
 batch is refused its frontier, a row-by-row one keeps it; two models that differ only in their
 weights, weights changed by ``set_weights`` after a first call, a float32 twin and another cut
@@ -30,16 +31,17 @@ L = keras.layers
 
 
 def check_cached(case, style, writing, rule):
-    """Three calls on the same inputs: all equal the reference, calls 2 and 3 bitwise."""
+    """Four calls on the same inputs (fill, check row by row, then from the cache): all equal the
+    reference, the last two bitwise."""
     net, x, targets = case
     model, oracle = build(net, style, relu=written(writing)), build(net, "sequential")
     want = reference.attribution(oracle, x, targets, rule)
     explainer = EXPLAINERS[rule](model, batch_size=2)
-    calls = [explainer.explain(x, targets).numpy() for _ in range(3)]
+    calls = [explainer.explain(x, targets).numpy() for _ in range(4)]
     context = f"{rule} through the frontier {explainer.frontier['tensors']} of a {style} model, {net}"
     for i, maps in enumerate(calls):
         assert_maps_close(maps, want, "float64", f"call {i + 1}: {context}")
-    assert np.array_equal(calls[1], calls[2]), f"{context}: two calls from the cache differ"
+    assert np.array_equal(calls[2], calls[3]), f"{context}: two calls from the cache differ"
     return explainer
 
 
@@ -113,7 +115,15 @@ def test_an_operator_that_mixes_the_batch_is_refused_its_frontier():
         return tf.reduce_sum(f(x) * y / tf.reduce_sum(y), axis=-1)
 
     explainer, maps = _explain(model, operator=batch_normalised)
+    assert explainer.frontier["used"], "nothing served from the cache yet: not checked"
+    maps = explainer.explain(X, T).numpy()  # the first batch the cache would serve is checked first
     assert not explainer.frontier["used"] and "other samples of its batch" in explainer.frontier["reason"]
+    want = DeconvNet(model, batch_size=2, operator=batch_normalised)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(frontiers, "WORTH", float("inf"))
+        traced.clear_cache()
+        assert_maps_close(maps, want.explain(X, T).numpy(), "float64", "refused: computed uncached")
+    traced.clear_cache()
     per_row, _ = _explain(model, operator=lambda f, x, y: tf.reduce_sum(2.0 * f(x) * y, axis=-1))
     assert per_row.frontier["used"]
 
@@ -166,6 +176,7 @@ def cached_maps_equal_the_reference(case, style):
     explainer = DeconvNet(model, batch_size=len(x))
     explainer.explain(x, targets)  # fills the cache
     other = x[::-1] * 0.5 + 0.3  # new inputs, the same targets: served from the cache
+    explainer.explain(other, targets)  # the first batch served is checked row by row, and computed whole
     assert_maps_close(explainer.explain(other, targets).numpy(),
                       reference.attribution(oracle, other, targets, "deconvnet"), "float64", str(net))
 
@@ -183,7 +194,7 @@ def test_a_frontier_one_op_too_high_is_caught():
             assert not explainer.frontier["used"] and "computed from the inputs" in explainer.frontier["reason"]
             assert_maps_close(maps, _want(_early_pool()), "float64", "a refused frontier")
             patch.setattr(frontiers, "reads_inputs", lambda frontier, xs: False)
-            patch.setattr(traced, "_separable", lambda wrapped, y, frontier: True)
+            patch.setattr(signals, "_separable", lambda traced, xs, rows, signals: True)
             traced.clear_cache()
             with pytest.raises(AssertionError, match="differs from the reference"):
                 cached_maps_equal_the_reference()

@@ -1,0 +1,234 @@
+"""The explainer base class: the seed API (``explain``), batching, targets, operators, records.
+
+Every rule (:mod:`refdeconv.explainers.methods`) is this class with one ``rule`` name; the rule
+itself is applied in the traced function (:mod:`.traced`, :mod:`.rules`).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import tensorflow as tf
+
+from . import inputs as io
+from . import distributed, operators, signals, traced
+from . import built
+from .models import fingerprint, model_dtype
+from .outputs import Collector, aligned_empty, to_tensor
+from .signature import flatten, signature
+
+
+class Explainer:
+    """Attribution maps ``d s_i / d x_i`` of the score ``s_i = operator(f, x_i, y_i)``
+    backpropagated with one ReLU rule.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A Keras 3 (or tf-keras) model: Sequential, Functional or subclassed.
+        It is never modified.
+    output_layer : str, int or None
+        Name or index (negative counts from the end) in ``model.layers`` of the
+        layer whose output is explained; the model is really cut there (a model
+        ending in a softmax layer explained at ``-2`` is its logits model).
+        ``None``: the model's output. Subclassed models cannot be cut.
+    batch_size : int or None
+        Inputs explained at once; ``None`` for all at once. Maps do not depend on it.
+    operator : callable, str or None
+        ``g(f, x, y)`` returning one scalar per sample, or the name of a
+        built-in one (:mod:`refdeconv.explainers.operators`); default
+        ``"classification"``, ``sum(f(x) * y, -1)``.
+    strategy : tf.distribute.Strategy or None
+        Split each batch over the replicas of a ``OneDeviceStrategy``,
+        ``MirroredStrategy`` or ``MultiWorkerMirroredStrategy``
+        (:mod:`refdeconv.explainers.distributed`); ``None``: the strategy the
+        model's variables were created under, if any, else one device.
+
+    Attributes
+    ----------
+    rules_applied : list of dict
+        After the first ``explain``: one entry per traced nonlinearity, with
+        its op name (Keras name scope included), its type and the rule it really
+        got: ``"gradient"`` for non-ReLUs, ``"not reached"`` for a ReLU whose own
+        gradient TensorFlow never built (e.g. under a user's ``tf.custom_gradient``).
+    frontier : dict
+        After an ``explain``, for its first batch: where the map computation splits
+        (:meth:`refdeconv.explainers.frontier.Frontier.describe`): ``used``,
+        ``reason`` (why not), the frontier ``tensors`` and their per-sample
+        ``shapes``, ``bytes_per_target`` cached, and the work above it and in all.
+    """
+
+    rule = "gradient"
+
+    def __init__(self, model, output_layer=None, batch_size=32, operator=None, strategy=None):
+        self.dtype = model_dtype(model)  # raises TypeError for a non-Keras model
+        self.strategy = distributed.resolve(strategy, model)
+        self.model, self.output_layer = model, output_layer
+        self.batch_size = io.check_batch_size(batch_size)
+        self.operator = operators.resolve(operator)
+        self._version = None
+        self._refresh()  # raises for a bad output_layer, or several outputs
+        self.rules_applied: list[dict] = []
+        self.frontier: dict = {}
+        self._recorded = None
+        self._warned = False
+
+    def _refresh(self) -> None:
+        """Read the model anew if it changed since the last look (an activation, a layer's config,
+        a sub-model): traced functions are keyed by its fingerprint, so a changed model is traced
+        anew and an unchanged one finds its traces."""
+        version = fingerprint(self.model)
+        if version != self._version:
+            self.dtype = model_dtype(self.model)
+            self._sig = signature(traced.forward_of(self.model, self.output_layer, version))
+            self._version = version
+
+    def explain(self, inputs, targets=None):
+        """Attribution maps of ``inputs`` for ``targets``.
+
+        Parameters
+        ----------
+        inputs : numpy.ndarray, tf.Tensor, list, tuple, dict or tf.data.Dataset
+            ``(N, W)``, ``(N, T, W)`` or ``(N, H, W, C)``, cast to the model's
+            dtype; for a model with several inputs, a list or tuple (in the
+            model's order) or a dict (keyed by input name) of them, as Keras
+            takes them; or a Dataset of ``(x, y)`` (or ``x``), batched or not.
+        targets : array_like or None
+            One-hot ``(N, classes)`` (the output's shape), integer labels
+            ``(N,)``, or ``None`` for each input's top class. Must be ``None``
+            with a Dataset.
+
+        Returns
+        -------
+        tf.Tensor, or a list, tuple or dict of them
+            The maps: raw and signed, of the inputs' shapes and dtypes, in the
+            structure the inputs came in.
+
+        Raises
+        ------
+        TypeError, ValueError
+            Naming the argument (``inputs``, ``targets``, ``model``, ``operator``)
+            and what was expected; the model is left as it was.
+        """
+        self._refresh()
+        signals.check_weights(self.model)
+        self._recorded = None
+        if isinstance(inputs, tf.data.Dataset):
+            if targets is not None:
+                raise ValueError("targets: must be None when inputs is a tf.data.Dataset, which yields its own targets")
+            return self._explain_stream(inputs)
+        xs, pack = flatten(inputs, self._sig)
+        xs, y = self._checked(xs, targets)
+        n = int(xs[0].shape[0])
+        outs = [aligned_empty(tuple(x.shape), tf.as_dtype(self._dtype_of(i)).as_numpy_dtype) for i, x in enumerate(xs)]
+        step = n if self.batch_size is None else self.batch_size
+        for start in range(0, n, max(step, 1)):
+            stop = min(start + step, n)
+            maps = self._batch([x[start:stop] for x in xs], None if y is None else y[start:stop])
+            for out, part in zip(outs, maps):
+                out[start:stop] = part
+        return pack([to_tensor(out) for out in outs])
+
+    def _dtype_of(self, i: int) -> str:
+        """The dtype input ``i`` is cast to (its own in a graph with several inputs, else the model's)."""
+        return self._sig.dtypes[i] if self._sig.several else self.dtype
+
+    def _explain_stream(self, dataset):
+        batches, pair, pack = io.batched_dataset(dataset, self.batch_size, self._sig)
+        collectors, seen = None, 0
+        for element in batches:  # streamed: one batch in memory at a time, plus the maps so far
+            x, y = element if pair else (element, None)
+            xs, y = self._checked(flatten(x, self._sig)[0], y, offset=seen)
+            maps = self._batch(xs, y)
+            collectors = collectors or [Collector() for _ in maps]
+            for collector, part in zip(collectors, maps):
+                collector.add(part)
+            seen += int(xs[0].shape[0])
+        if not seen:
+            return pack([tf.zeros([0, *[d or 0 for d in spec.shape[1:]]], self._dtype_of(i))
+                         for i, spec in enumerate(io.input_specs(batches, pair, self._sig))])
+        return pack([collector.tensor() for collector in collectors])
+
+    def _checked(self, xs: list, targets, offset: int = 0):
+        """``(xs, y)`` validated: each input against the model, targets against the output (``y`` may be None).
+
+        ``offset`` numbers the samples of a streamed batch in error messages.
+        """
+        names = [f"inputs[{name!r}]" for name in self._sig.names] if self._sig.several else ["inputs"]
+        xs = [io.as_array(x, name) for x, name in zip(xs, names)]
+        for x, name, shape in zip(xs, names, self._sig.shapes):
+            io.check_inputs(x, shape, name)
+            io.check_finite(x, name, offset)
+        counts = {int(x.shape[0]) for x in xs}
+        if len(counts) > 1:
+            raise ValueError(f"inputs: every input must have the same number of samples, got {[x.shape[0] for x in xs]}")
+        # An unbuilt model: its output shape from a trial build on a clone, so that every check
+        # runs before the model itself is built (as Keras would); a failed check leaves it unbuilt.
+        unbuilt = built.trial(self.model, xs[0].shape[1:]) if self._sig.shapes[0] is None and xs[0].shape[0] else None
+        if targets is not None:
+            strict = operators.is_builtin(self.operator)
+            targets = io.targets_for(targets, int(xs[0].shape[0]), unbuilt or self._output(xs), strict, offset)
+        if unbuilt is not None:
+            built.build(self.model, xs[0].shape[1:])
+            self._refresh()
+        return xs, targets
+
+    def _output(self, xs):
+        """The output shape, from the graph, or (subclassed) from a one-sample forward pass."""
+        if self._sig.output_shape is None and xs[0].shape[0]:
+            forward = traced.forward_of(self.model, self.output_layer, self._version)
+            first = [tf.cast(x[:1], self._dtype_of(i)) for i, x in enumerate(xs)]
+            self._sig.output_shape = (None, *forward(self._sig.model_inputs(first), training=False).shape[1:])
+        return self._sig.output_shape
+
+    def _batch(self, xs: list, y) -> list:
+        """Maps of one batch, one NumPy array per input, each in its input's dtype."""
+        if self.strategy is None:
+            return self._maps(xs, y)
+        return distributed.run(self.strategy, self._maps, xs, y)
+
+    def _maps(self, xs: list, y) -> list:
+        """Maps of one batch on one device."""
+        xs = [tf.cast(x, self._dtype_of(i)) for i, x in enumerate(xs)]
+        x_specs = [tf.TensorSpec(x.shape, x.dtype) for x in xs]  # exact: see refdeconv.explainers.traced on pruning
+        if y is None:
+            y = traced.top_class_function(self.model, self.output_layer, self._version, x_specs).function(xs)
+        y = tf.cast(y, self.dtype if not self._sig.several else self._sig.output_dtype)
+        fn = traced.maps_function(self.model, self.output_layer, self._version, self.rule, self.operator, x_specs,
+                                  tf.TensorSpec(y.shape, y.dtype))
+        self._note(fn.record)
+        if self._recorded is None:  # the first batch's: a last, smaller batch has a function of its own
+            self.frontier, self._recorded = fn.frontier.describe(), fn
+        try:
+            if not fn.checked:  # the operator's first call: one scalar per sample?
+                scores = fn.scores(xs, y)
+                if scores.shape[0] != xs[0].shape[0]:
+                    raise ValueError(f"operator: must return one scalar per sample, shape ({xs[0].shape[0]},), "
+                                     f"got shape {tuple(scores.shape)}")
+                fn.checked = True
+            maps = signals.maps(self.model, fn, xs, y) if fn.frontier.used else fn.function(xs, y)
+            if fn is self._recorded:  # a failed row-by-row check has just turned the frontier off
+                self.frontier = fn.frontier.describe()
+            return [np.asarray(m) for m in maps]
+        except tf.errors.InvalidArgumentError as err:
+            lines = [line for line in err.message.splitlines() if line.strip() and "Graph execution" not in line]
+            shapes = ", ".join(str(tuple(x.shape)) for x in xs)
+            raise ValueError(f"inputs: the model failed on inputs of shape {shapes}: {lines[0]}") from None
+
+    def _note(self, record: list) -> None:
+        """Keep the record; warn once about non-ReLUs, ReLUs the rule did not reach, ReLU-free models."""
+        self.rules_applied = list(record)
+        if self._warned or self.rule == "gradient":
+            return
+        self._warned = True
+        name = type(self).__name__
+        others = sorted({e["type"] for e in record if e["rule"] == "gradient"})
+        if others:
+            warnings.warn(f"{name}: non-ReLU nonlinearities keep their ordinary gradient: {', '.join(others)}", stacklevel=4)
+        missed = [e["op"] for e in record if e["rule"] == "not reached"]
+        if missed:
+            warnings.warn(f"{name}: {len(missed)} ReLU(s) whose own gradient TensorFlow never builds (e.g. under a "
+                          f"tf.custom_gradient) did not get the {self.rule} rule: {', '.join(missed)}", stacklevel=4)
+        if not any(e["rule"] in (self.rule, "not reached") for e in record):
+            warnings.warn(f"{name}: the model has no ReLU, so {self.rule} equals the plain gradient here", stacklevel=4)
