@@ -7,8 +7,9 @@ with seed 0 (about half a minute on 2 CPU cores), then
   gradient maps, side by side;
 - ``figures/relu_rule.png`` and ``figures/switches.png`` (method page): what each rule sends back
   at a ReLU, and DeconvNet's unpooling through a max-pool's switches, computed by the explainers;
-- ``figures/audit.png`` (verification page): ``refdeconv audit --model`` of the demo model with
-  a plain-gradient candidate audited for DeconvNet (the report's own figure);
+- ``figures/audit.png`` and ``figures/audit_model.png`` (verification page): ``refdeconv audit``
+  of a plain-gradient candidate posing as DeconvNet, on the suite's networks and (``--model``) on
+  the demo model (the report's own figures);
 - ``figures/class_sensitivity.png`` (proposition 10): DeconvNet maps of one input for each target
   class, beside the gradient's.
 
@@ -34,6 +35,7 @@ from matplotlib import pyplot as plt  # noqa: E402
 from refdeconv import DeconvNet, Gradient, GuidedBackprop  # noqa: E402
 from refdeconv.cli.demo import SHAPES, train  # noqa: E402
 from refdeconv.cli.plot import plot_maps  # noqa: E402
+from refdeconv.conformance.audit import run as run_suite  # noqa: E402
 from refdeconv.conformance.model_audit import run_model  # noqa: E402
 from refdeconv.conformance.report import figure as report_figure  # noqa: E402
 
@@ -104,13 +106,16 @@ def switches() -> None:
 
 
 def audit(model, x, labels) -> None:
-    """The report figure of a plain-gradient candidate audited for DeconvNet on the demo model."""
-    report = run_model(model, x, labels, lambda m, xs, y: Gradient(m).explain(xs, y), "deconvnet", name="gradient")
-    with tempfile.TemporaryDirectory() as folder:  # the report's figure is written to a path
-        path = Path(folder) / "audit.png"
-        report_figure(report, path)
-        with mkdocs_gen_files.open("figures/audit.png", "wb") as f:
-            f.write(path.read_bytes())
+    """The report figure of ``refdeconv audit --model``: a plain gradient posing as DeconvNet on the
+    demo model, beside the same audit on the suite's networks (every case a pair of maps)."""
+    fake = lambda m, xs, y: Gradient(m).explain(xs, y)  # noqa: E731
+    for report, name in ((run_model(model, x, labels, fake, "deconvnet", name="gradient"), "audit_model.png"),
+                         (run_suite(fake, "deconvnet", name="gradient"), "audit.png")):
+        with tempfile.TemporaryDirectory() as folder:  # the report's figure is written to a path
+            path = Path(folder) / name
+            report_figure(report, path)
+            with mkdocs_gen_files.open(f"figures/{name}", "wb") as f:
+                f.write(path.read_bytes())
 
 
 def class_sensitivity(model, x) -> None:
