@@ -2,7 +2,7 @@
 for another model, weights, cut, rule, operator, dtype or target.
 
 Covers: drawn networks of every kind, style, ReLU writing and rule, with the frontier forced on
-wherever one exists (``WORTH = 0``): the first call (whole computation, filling the cache), the
+wherever one exists (``WORTH = 0``), with the default operator and a custom one: the first call (whole computation, filling the cache), the
 second (checked row by row) and the next two (from the cache) equal the reference, the last two
 bitwise; a softmax head and the
 gradient rule move the frontier by themselves; a custom operator that mixes the samples of a
@@ -30,13 +30,18 @@ EXPLAINERS = {cls.rule: cls for cls in (DeconvNet, Gradient, GuidedBackprop)}
 L = keras.layers
 
 
-def check_cached(case, style, writing, rule):
+def _scaled(f, x, y):
+    """A custom operator, row by row: ``sum(f(x) * 2y)``, whose map is the reference's for ``2y``."""
+    return tf.reduce_sum(f(x) * (2.0 * y), axis=-1)
+
+
+def check_cached(case, style, writing, rule, operator=None):
     """Four calls on the same inputs (fill, check row by row, then from the cache): all equal the
     reference, the last two bitwise."""
     net, x, targets = case
     model, oracle = build(net, style, relu=written(writing)), build(net, "sequential")
-    want = reference.attribution(oracle, x, targets, rule)
-    explainer = EXPLAINERS[rule](model, batch_size=2)
+    want = reference.attribution(oracle, x, targets * (2.0 if operator is _scaled else 1.0), rule)
+    explainer = EXPLAINERS[rule](model, batch_size=2, operator=operator)
     calls = [explainer.explain(x, targets).numpy() for _ in range(4)]
     context = f"{rule} through the frontier {explainer.frontier['tensors']} of a {style} model, {net}"
     for i, maps in enumerate(calls):
@@ -48,11 +53,11 @@ def check_cached(case, style, writing, rule):
 @pytest.mark.filterwarnings("ignore::UserWarning")
 @settings(suppress_health_check=[HealthCheck.too_slow])
 @given(case=cases(), style=st.sampled_from(STYLES), writing=st.sampled_from(WRITINGS),
-       rule=st.sampled_from(sorted(EXPLAINERS)))
-def test_maps_through_the_frontier_equal_the_reference(case, style, writing, rule):
+       rule=st.sampled_from(sorted(EXPLAINERS)), operator=st.sampled_from([None, _scaled]))
+def test_maps_through_the_frontier_equal_the_reference(case, style, writing, rule, operator):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(frontiers, "WORTH", 0.0)
-        check_cached(case, style, writing, rule)
+        check_cached(case, style, writing, rule, operator)
 
 
 def _early_pool(dtype="float64", head=None, seed=0):
