@@ -71,7 +71,7 @@ class Explainer:
         self._refresh()  # raises for a bad output_layer, or several outputs
         self.rules_applied: list[dict] = []
         self.frontier: dict = {}
-        self._recorded = None
+        self._recorded = self._pending = None
         self._warned = False
 
     def _refresh(self) -> None:
@@ -123,6 +123,7 @@ class Explainer:
         n = int(xs[0].shape[0])
         outs = [aligned_empty(tuple(x.shape), tf.as_dtype(self._dtype_of(i)).as_numpy_dtype) for i, x in enumerate(xs)]
         step = n if self.batch_size is None else self.batch_size
+        self._pending = y  # all the call's targets: their frontier signals are computed up front
         for start in range(0, n, max(step, 1)):
             stop = min(start + step, n)
             maps = self._batch([x[start:stop] for x in xs], None if y is None else y[start:stop])
@@ -200,6 +201,9 @@ class Explainer:
         self._note(fn.record)
         if self._recorded is None:  # the first batch's: a last, smaller batch has a function of its own
             self.frontier, self._recorded = fn.frontier.describe(), fn
+        if self._pending is not None and fn.frontier.used and self.strategy is None:
+            signals.prefetch(self.model, fn, tf.cast(self._pending, y.dtype).numpy())
+        self._pending = None
         try:
             if not fn.checked:  # the operator's first call: one scalar per sample?
                 scores = fn.scores(xs, y)

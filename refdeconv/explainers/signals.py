@@ -147,6 +147,26 @@ def _separable(traced, xs: list, rows: np.ndarray, signals: list) -> bool:
     return all(np.array_equal(np.asarray(a)[1:], np.asarray(b)[1:]) for a, b in zip(signals, again))
 
 
+def prefetch(model, traced, rows: np.ndarray) -> None:
+    """Compute up front, with the part above the frontier alone, the signals of a call's distinct
+    target ``rows`` not cached yet, when they are few (at most a quarter of the rows: shared
+    targets); otherwise each batch's whole pass caches them as it goes, at no extra cost."""
+    if traced.separable is False or not len(rows):
+        return
+    with _LOCK:
+        missing = list({_key(model, traced, row): row for row in rows if _key(model, traced, row) not in _ROWS}
+                       .values())
+    if not missing or len(missing) > len(rows) // 4:
+        return
+    size = traced.batch
+    for start in range(0, len(missing), size):
+        chunk = np.stack(missing[start:start + size])
+        padded = chunk[np.minimum(np.arange(size), len(chunk) - 1)]
+        out = traced.above(tf.constant(padded), *traced.folds)
+        with _LOCK:
+            _store(model, traced, chunk, [np.asarray(s)[:len(chunk)] for s in out])
+
+
 def cached_bytes() -> int:
     """Bytes of signals held now."""
     return _SIZE[0]

@@ -57,6 +57,9 @@ class Traced:
     frontier: frontiers.Frontier | None = None  # maps only: where the computation splits
     full: object = None  # (xs..., y) -> maps + frontier signals, when the frontier is used
     lower: object = None  # (xs..., y, signals...) -> maps
+    above: object = None  # (y, folds...) -> signals: the part above the frontier alone
+    folds: list = field(default_factory=list)  # the constants ``above`` takes after y
+    batch: int = 0  # the traced batch size
     signals_are_maps: bool = False  # the frontier is the maps themselves: nothing below it
     separable: bool | None = None  # signals computed row by row (checked before the first cached map)
 
@@ -167,8 +170,12 @@ def _frontier(graph, xs, y, grads) -> frontiers.Frontier:
 
 def _split(traced: Traced, wrapped, k: int) -> None:
     """The parts of ``wrapped`` (``k`` inputs and the target -> maps and frontier signals) around its
-    frontier: ``full`` is ``wrapped`` itself; the part below is pruned when first needed."""
-    traced.full = wrapped
+    frontier: ``full`` is ``wrapped`` itself; the parts below and above it are pruned when first needed."""
+    traced.full, traced.batch = wrapped, int(wrapped.graph.inputs[k].shape[0])
+    folds = [t for t, _ in traced.frontier.folds]
+    above = [wrapped.graph.inputs[k], *folds]
+    traced.folds = [tf.constant(v) for _, v in traced.frontier.folds]
+    traced.above = _Lazy(lambda: _flat(wrapped.prune(feeds=above, fetches=traced.frontier.tensors), above))
     if traced.signals_are_maps:  # no switch at all: no part below the frontier to run
         return
     outputs, feeds = wrapped.outputs[:k], [*wrapped.graph.inputs[:k + 1], *traced.frontier.tensors]

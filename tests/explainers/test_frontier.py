@@ -205,3 +205,17 @@ def test_a_frontier_one_op_too_high_is_caught():
                 cached_maps_equal_the_reference()
         finally:
             traced.clear_cache()
+
+
+@pytest.mark.parametrize("make", [_early_pool, _no_pool])
+def test_a_calls_few_new_targets_are_computed_up_front_by_the_part_above(make):
+    """Eight inputs, two classes never seen: their signals come from the part above the frontier
+    alone, before the first batch, and every batch is then served from the cache."""
+    model, x = make(), np.random.default_rng(2).normal(size=(8, 8, 8, 2))
+    targets = np.array([1, 2, 2, 1, 1, 2, 1, 1])
+    explainer = DeconvNet(model, batch_size=4)
+    maps = explainer.explain(x, targets).numpy()
+    assert explainer._recorded.above.function is not None, "the part above the frontier ran"
+    assert_maps_close(maps, _want(model, x=x, targets=targets), "float64", "signals computed up front")
+    again = explainer.explain(x[::-1], targets).numpy()
+    assert_maps_close(again, _want(model, x=x[::-1], targets=targets), "float64", "then from the cache")
