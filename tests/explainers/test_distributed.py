@@ -6,7 +6,7 @@ replicas and N = 0, arrays and Datasets, in input order (each in a fresh process
 ``tests/distributed_run.py``: logical devices must exist before TensorFlow starts); a two-worker
 ``MultiWorkerMirroredStrategy`` of two local processes on 127.0.0.1, bounded in time, whose
 gathered maps equal the one-device maps on both workers; unsupported strategies and non-strategies
-are refused naming ``strategy``.
+are refused naming ``strategy``; ``refdeconv explain --strategy mirrored`` writes the maps of a run without one.
 """
 
 import os
@@ -77,3 +77,19 @@ def test_unsupported_strategies_are_refused():
     central = tf.distribute.experimental.CentralStorageStrategy()
     with pytest.raises(ValueError, match="strategy: CentralStorageStrategy is not supported"):
         DeconvNet(model, strategy=central)
+
+
+def test_the_command_line_writes_the_same_maps_with_a_strategy(tmp_path):
+    """``refdeconv explain --strategy mirrored`` (one CPU replica here) writes, through its memory
+    map, the maps of a run without a strategy."""
+    model, x, labels = model_and_inputs(keras)
+    model.save(tmp_path / "m.keras")
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "t.npy", labels)
+    for name, extra in (("plain", []), ("mirrored", ["--strategy", "mirrored"])):
+        run = subprocess.run([sys.executable, "-m", "refdeconv", "explain", "--model", tmp_path / "m.keras",
+                              "--inputs", tmp_path / "x.npy", "--targets", tmp_path / "t.npy", "--batch-size", "2",
+                              "--out", tmp_path / f"{name}.npy", *extra], cwd=ROOT, capture_output=True, text=True,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=240)
+        assert run.returncode == 0, run.stderr[-2000:]
+    assert_maps_close(np.load(tmp_path / "mirrored.npy"), np.load(tmp_path / "plain.npy"), "float64", "--strategy")
