@@ -37,13 +37,12 @@ def _is_distributed(value) -> bool:
 
 def model_strategy(model):
     """The strategy ``model``'s variables were created under, or ``None`` (one device)."""
-    for weight in model.weights:
-        inner = getattr(weight, "value", weight)
-        inner = weight if callable(inner) else inner  # tf-keras: ``value`` is a method
-        if _is_distributed(inner):
-            return inner.distribute_strategy
+    if not model.weights:
         return None
-    return None
+    weight = model.weights[0]
+    inner = getattr(weight, "value", weight)
+    inner = weight if callable(inner) else inner  # tf-keras: ``value`` is a method
+    return inner.distribute_strategy if _is_distributed(inner) else None
 
 
 def resolve(strategy, model):
@@ -103,8 +102,8 @@ def run(strategy, compute, xs: list, y) -> list:
         return [np.zeros((0, *np.shape(x)[1:]), np.float32) for x in xs]
     replicas = strategy.num_replicas_in_sync
     local, first, several = _layout(strategy)
-    size = -(-n // replicas) if n else 0
-    pad = np.minimum(np.arange(size * replicas), max(n - 1, 0))  # rows past the batch repeat its last
+    size = -(-n // replicas)
+    pad = np.minimum(np.arange(size * replicas), n - 1)  # rows past the batch repeat its last
     chunks = [[np.asarray(x)[pad[r * size:(r + 1) * size]] for x in xs] for r in range(replicas)]
     targets = [None if y is None else np.asarray(y)[pad[r * size:(r + 1) * size]] for r in range(replicas)]
     results: dict = {}

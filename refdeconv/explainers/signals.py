@@ -2,7 +2,8 @@
 
 Above the frontier (:mod:`refdeconv.explainers.frontier`) the backward signal of
 a sample is a function of its target row alone, so it is computed once per
-distinct target row and kept. A batch whose target rows are all cached runs
+distinct target row and kept. A call's few new target rows get theirs up front
+from the part above the frontier alone (:func:`prefetch`). A batch whose target rows are all cached runs
 only the part below the frontier (the forward pass up to the last switch and
 the backward pass from the frontier); any other batch runs the whole map
 computation, which also returns the frontier signals of its rows, and those
@@ -154,8 +155,8 @@ def prefetch(model, traced, rows: np.ndarray) -> None:
     if traced.separable is False or not len(rows):
         return
     with _LOCK:
-        missing = list({_key(model, traced, row): row for row in rows if _key(model, traced, row) not in _ROWS}
-                       .values())
+        keyed = {_key(model, traced, row): row for row in rows}
+        missing = [row for key, row in keyed.items() if key not in _ROWS]
     if not missing or len(missing) > len(rows) // 4:
         return
     size = traced.batch

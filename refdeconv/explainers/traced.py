@@ -14,9 +14,9 @@ re-traces for every explainer).
 
 A map function is traced once as a graph (``tf.compat.v1.wrap_function``), so
 that it can be split at its frontier (:mod:`.frontier`): when a frontier is
-worth caching, two pruned functions come out of the one trace, the whole
-computation that also returns the frontier signals, and the part below the
-frontier fed with cached signals (:mod:`.signals`).
+worth caching, the trace also returns the frontier signals, and two parts are
+pruned from it when first needed: the part below the frontier, fed with cached
+signals, and the part above it alone (:mod:`.signals`).
 """
 
 from __future__ import annotations
