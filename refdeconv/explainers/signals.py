@@ -26,6 +26,7 @@ from collections import OrderedDict
 
 import numpy as np
 import tensorflow as tf
+from tensorflow.python.ops.resource_variable_ops import BaseResourceVariable
 
 #: Bytes of frontier signals kept over all models (ResNet50 at 224x224: about 0.8 MB a target).
 CACHE_BYTES = 512 * 2**20
@@ -81,24 +82,50 @@ def _forget(model, traced) -> None:
 
 
 class _Snapshot:
-    """A copy of a model's weights, and a compiled comparison of the live weights with it."""
+    """The values a model's weights had when its first signal was cached, compared with the live ones.
+
+    Notes
+    -----
+    A value read from a ``tf.Variable`` is a snapshot: TensorFlow never writes into a buffer that a
+    read still holds (a write to a shared buffer copies it first, or swaps in a new one), so the
+    held reads keep their values, and a live read that shares a held read's buffer has the held
+    value. Only a variable whose buffer moved is compared byte by byte (bitwise: a NaN equals itself,
+    -0.0 is not 0.0). Holding the reads costs no copy while the weights are unchanged. Compared in
+    NumPy, from each variable's ``tf.Variable`` (a Keras 3 variable's ``value``): a compiled
+    comparison costs seconds of tracing on its first call (4 s for DenseNet121's 606 variables),
+    and Keras 3's variable wrapper costs four times the read. ``tests/explainers/test_weight_snapshots.py``
+    checks the premise on every way of writing weights: assignments, ``set_weights``,
+    ``load_weights``, ``fit`` (XLA or not).
+    """
 
     def __init__(self, model):
         self.weights = list(model.weights)
-        copies = [tf.identity(tf.convert_to_tensor(v)) for v in self.weights]
-        live = self.weights
-
-        @tf.function(autograph=False)
-        def same():
-            return tf.reduce_all([tf.reduce_all(tf.equal(tf.convert_to_tensor(v), c)) for v, c in zip(live, copies)])
-
-        self.same = same
+        self.reads = [read(v) for v in self.weights]
 
     def holds(self, model) -> bool:
-        """Whether ``model`` has the same variables, with the same values, as when copied."""
+        """Whether ``model`` has the same variables, with the same bytes, as when read."""
         now = list(model.weights)
         return (len(now) == len(self.weights) and all(a is b for a, b in zip(now, self.weights))
-                and (not now or bool(self.same())))
+                and all(same_bytes(read(v), held) for v, held in zip(now, self.reads)))
+
+
+def read(variable) -> tf.Tensor:
+    """The value of a ``tf.Variable``, a Keras 3 variable or a ``tf.distribute`` one, read now
+    (a plain resource variable by its ``ReadVariableOp`` alone, a third of ``convert_to_tensor``'s cost)."""
+    inner = variable if isinstance(variable, tf.Variable) else variable.value
+    if isinstance(inner, BaseResourceVariable):
+        return tf.raw_ops.ReadVariableOp(resource=inner.handle, dtype=inner.dtype)
+    return tf.convert_to_tensor(inner)
+
+
+def same_bytes(a: tf.Tensor, b: tf.Tensor) -> bool:
+    """Whether two values are bitwise equal: at once when they share one buffer."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    if a.__array_interface__["data"][0] == b.__array_interface__["data"][0]:
+        return True
+    return np.array_equal(a.reshape(-1).view(np.uint8), b.reshape(-1).view(np.uint8))
 
 
 def check_weights(model) -> None:
