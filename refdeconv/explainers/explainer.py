@@ -205,12 +205,8 @@ class Explainer:
             signals.prefetch(self.model, fn, tf.cast(self._pending, y.dtype).numpy())
         self._pending = None
         try:
-            if not fn.checked:  # the operator's first call: one scalar per sample?
-                scores = fn.scores(xs, y)
-                if scores.shape[0] != xs[0].shape[0]:
-                    raise ValueError(f"operator: must return one scalar per sample, shape ({xs[0].shape[0]},), "
-                                     f"got shape {tuple(scores.shape)}")
-                fn.checked = True
+            if not fn.checked:  # the operator's first call, its length unknown at trace time: one per sample?
+                fn.checked = traced.scores_checked(fn.scores(xs, y).shape, xs[0].shape[0])
             maps = signals.maps(self.model, fn, xs, y) if fn.frontier.used else fn.function(xs, y)
             if fn is self._recorded:  # a failed row-by-row check has just turned the frontier off
                 self.frontier = fn.frontier.describe()

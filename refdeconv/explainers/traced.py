@@ -52,8 +52,8 @@ class Traced:
 
     function: object
     record: list = field(default_factory=list)
-    scores: object = None  # the operator's scores, run once to check their length
-    checked: bool = False
+    scores: object = None  # the operator's scores, run once to check a length unknown at trace time
+    checked: bool = False  # the scores' length is known to be one per sample
     frontier: frontiers.Frontier | None = None  # maps only: where the computation splits
     full: object = None  # (xs..., y) -> maps + frontier signals, when the frontier is used
     lower: object = None  # (xs..., y, signals...) -> maps
@@ -130,10 +130,8 @@ def maps_function(model, output_layer, version, rule, operator, x_specs, y_spec)
             graph = tf.compat.v1.get_default_graph()
             with override(rule) as trace:
                 scores = tf.convert_to_tensor(operator(_call(forward), sig.model_inputs(xs), y))
-                if scores.shape.rank != 1:
-                    raise ValueError(
-                        f"operator: must return one scalar per sample, shape (N,), got shape {tuple(scores.shape)}"
-                    )
+                # A static length is checked here; an unknown one by ``scores`` at the first call.
+                traced.checked = scores_checked(scores.shape, xs[0].shape[0])
                 relus = rules.forward_ops(graph, rules.RELU_OPS, xs, scores)
                 others = rules.forward_ops(graph, NON_RELU_OPS, xs, scores)
                 # No run-time check on the scores here: it would make the whole forward pass a
@@ -153,11 +151,29 @@ def maps_function(model, output_layer, version, rule, operator, x_specs, y_spec)
         traced.function = lambda xs, y: wrapped(*xs, y)[:k]
         if traced.frontier.used:
             _split(traced, wrapped, k)
-        traced.scores = tf.function(lambda xs, y: operator(_call(forward), sig.model_inputs(xs), y),
-                                    autograph=False).get_concrete_function(x_specs, y_spec)
+        if not traced.checked:  # a second trace of the forward pass: only for a length known at run time
+            traced.scores = tf.function(lambda xs, y: operator(_call(forward), sig.model_inputs(xs), y),
+                                        autograph=False).get_concrete_function(x_specs, y_spec)
         return traced
 
     return _cached(model, (version, output_layer, rule, operator, tuple(x_specs), y_spec), build)
+
+
+def scores_checked(shape: tf.TensorShape, n) -> bool:
+    """Whether scores of static ``shape`` are one per sample of a batch of ``n``: ``True``; ``False``
+    when their length is only known at run time (then checked at the first call).
+
+    Raises
+    ------
+    ValueError
+        Not of rank 1, or of another static length: the operator does not return one scalar per sample.
+    """
+    if shape.rank is None or (shape.rank == 1 and (shape[0] is None or n is None)):
+        return False
+    if shape.rank != 1 or shape[0] != n:
+        raise ValueError(f"operator: must return one scalar per sample, shape ({n if n is not None else 'N'},), "
+                         f"got shape {tuple(shape)}")
+    return True
 
 
 def _frontier(graph, xs, y, grads) -> frontiers.Frontier:

@@ -115,6 +115,28 @@ def test_operator_output_is_checked_at_the_first_call(model, operator, words):
     assert all(w in str(err.value) for w in words), str(err.value)
 
 
+def _dynamic(scores):
+    """``scores`` with a length (and rank) TensorFlow only knows at run time."""
+    shape = tf.shape(scores)
+    return tf.reshape(scores, tf.boolean_mask(shape, shape > 0))
+
+
+@pytest.mark.parametrize("operator, words", [
+    (lambda f, x, y: tf.boolean_mask(tf.reduce_sum(f(x) * y, -1), tf.reduce_sum(y, -1) > 2.0),
+     ["operator", "one scalar per sample", "(0,)"]),
+    (lambda f, x, y: _dynamic(tf.reduce_sum(f(x) * y, -1))[1:], ["operator", "one scalar per sample", "(2,)"]),
+])
+def test_operator_output_of_a_length_known_at_run_time_is_checked_at_the_first_call(model, operator, words):
+    with pytest.raises(ValueError) as err:
+        DeconvNet(model, operator=operator, batch_size=None).explain(X, T)
+    assert all(w in str(err.value) for w in words), str(err.value)
+
+
+def test_an_operator_of_a_length_known_at_run_time_gets_its_maps(model):
+    dynamic = DeconvNet(model, operator=lambda f, x, y: _dynamic(tf.reduce_sum(f(x) * y, -1)), batch_size=2)
+    assert np.array_equal(dynamic.explain(X, T).numpy(), DeconvNet(model, batch_size=2).explain(X, T).numpy())
+
+
 def test_targets_none_needs_a_class_output(model):
     with pytest.raises(ValueError, match="targets: class labels need"):
         DeconvNet(model, output_layer="conv").explain(X, np.array([0, 1, 2]))
