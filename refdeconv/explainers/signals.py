@@ -54,6 +54,7 @@ def _lookup(model, traced, rows: np.ndarray):
 def _store(model, traced, rows: np.ndarray, signals: list) -> None:
     if model not in _SNAPSHOTS:
         _SNAPSHOTS[model] = _Snapshot(model)
+    _SNAPSHOTS[model].watch(traced.full.graph.variables)  # a Lambda's closure variable, say
     for i, row in enumerate(rows):
         key = _key(model, traced, row)
         if key not in _ROWS:
@@ -82,7 +83,11 @@ def _forget(model, traced) -> None:
 
 
 class _Snapshot:
-    """The values a model's weights had when its first signal was cached, compared with the live ones.
+    """The values of the variables a model's cached signals were computed from, compared with the live ones.
+
+    The variables are the model's weights and every variable a traced function that cached signals
+    reads (:meth:`watch`): a ``Lambda``'s closure variable or a custom layer's untracked
+    ``tf.Variable`` is not in ``model.weights`` but changes the signals all the same.
 
     Notes
     -----
@@ -93,20 +98,28 @@ class _Snapshot:
     -0.0 is not 0.0). Holding the reads costs no copy while the weights are unchanged. Compared in
     NumPy, from each variable's ``tf.Variable`` (a Keras 3 variable's ``value``): a compiled
     comparison costs seconds of tracing on its first call (4 s for DenseNet121's 606 variables),
-    and Keras 3's variable wrapper costs four times the read. ``tests/explainers/test_weight_snapshots.py``
-    checks the premise on every way of writing weights: assignments, ``set_weights``,
-    ``load_weights``, ``fit`` (XLA or not).
+    and Keras 3's variable wrapper costs four times the read.
+    ``tests/explainers/test_weight_snapshots.py`` checks the premise on every way of writing
+    weights: assignments, ``set_weights``, ``load_weights``, ``fit`` (XLA or not).
     """
 
     def __init__(self, model):
         self.weights = list(model.weights)
-        self.reads = [read(v) for v in self.weights]
+        self.held: dict = {}  # id(tf.Variable) -> (the variable, its read)
+        self.watch(self.weights)
+
+    def watch(self, variables) -> None:
+        """Hold a read of each of ``variables`` not held yet (Keras 3 variables by their ``tf.Variable``)."""
+        for variable in variables:
+            inner = variable if isinstance(variable, tf.Variable) else variable.value
+            if id(inner) not in self.held:
+                self.held[id(inner)] = (inner, read(inner))
 
     def holds(self, model) -> bool:
-        """Whether ``model`` has the same variables, with the same bytes, as when read."""
+        """Whether ``model`` has the same weights, and every held variable the same bytes, as when read."""
         now = list(model.weights)
         return (len(now) == len(self.weights) and all(a is b for a, b in zip(now, self.weights))
-                and all(same_bytes(read(v), held) for v, held in zip(now, self.reads)))
+                and all(same_bytes(read(v), held) for v, held in self.held.values()))
 
 
 def read(variable) -> tf.Tensor:

@@ -7,7 +7,8 @@ checked here on every way of writing a weight (assignments, a scatter, an XLA-co
 ``set_weights``, ``load_weights``, ``fit`` with and without XLA, Keras 3, tf-keras and
 ``tf.distribute`` variables): a held read keeps its bytes, and a live read shares its buffer only
 while the bytes are the same. Then, end to end: after each write, maps served through the frontier
-equal the reference of the new weights.
+equal the reference of the new weights, also for variables the model reads that are not in
+``model.weights`` (a ``Lambda``'s closure variable, a custom layer's untracked ``tf.Variable``).
 """
 
 import keras
@@ -100,9 +101,9 @@ def _bytes(value) -> bytes:
 
 def _check_premise(model, write):
     snapshot = signals._Snapshot(model)
-    before = [_bytes(r) for r in snapshot.reads]
+    before = [_bytes(r) for _, r in snapshot.held.values()]
     write()
-    for v, held, old in zip(model.weights, snapshot.reads, before):
+    for (v, held), old in zip(snapshot.held.values(), before):
         assert _bytes(held) == old, f"{v.name}: a held read changed when the weights were written"
         live = signals.read(v)
         assert signals.same_bytes(live, held) == (_bytes(live) == old), f"{v.name}: buffer and bytes disagree"
@@ -144,3 +145,42 @@ def test_maps_after_a_write_are_those_of_the_new_weights(name, tmp_path):
     want = reference.attribution(model, X, np.eye(3)[T], "deconvnet")
     assert not np.allclose(want, before), f"{name}: the write should change the maps"
     assert_maps_close(explainer.explain(X, T).numpy(), want, "float64", f"after {name}")
+
+
+class _Scale(keras.layers.Layer):
+    """A custom layer whose ``tf.Variable`` Keras 3 does not track (not in ``model.weights``)."""
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        self.s = tf.Variable(np.float64(1.0), trainable=False)
+
+    def call(self, t):
+        return t * self.s
+
+
+def _untracked(kind):
+    """The no-pool model with its output scaled by a variable outside ``model.weights``."""
+    model = _model()
+    if kind == "lambda":
+        s = tf.Variable(np.float64(1.0))
+        return keras.Model(model.inputs, keras.layers.Lambda(lambda t: t * s, dtype="float64")(model.outputs[0])), s
+    scale = _Scale(dtype="float64")
+    return keras.Model(model.inputs, scale(model.outputs[0])), scale.s
+
+
+@pytest.mark.parametrize("kind", ["lambda", "layer"])
+def test_a_variable_outside_the_weights_is_watched(kind):
+    traced.clear_cache()
+    model, s = _untracked(kind)
+    assert not any(w is s for w in model.weights)
+    explainer = DeconvNet(model, batch_size=2)
+    for _ in range(3):  # fill, check row by row, serve from the cache
+        explainer.explain(X, T)
+    assert explainer.frontier["used"] and signals.cached_bytes(), explainer.frontier["reason"]
+    before = explainer.explain(X, T).numpy()
+    s.assign(-2.0)
+    got = explainer.explain(X, T).numpy()
+    traced.clear_cache()
+    want = DeconvNet(model, batch_size=2).explain(X, T).numpy()  # computed anew: the model as it is now
+    assert not np.allclose(want, before), "the variable should change the maps"
+    assert_maps_close(got, want, "float64", f"after assigning the {kind}'s variable")
