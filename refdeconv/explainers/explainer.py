@@ -6,6 +6,7 @@ itself is applied in the traced function (:mod:`.traced`, :mod:`.rules`).
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -205,13 +206,15 @@ class Explainer:
             signals.prefetch(self.model, fn, tf.cast(self._pending, y.dtype).numpy())
         self._pending = None
         try:
-            if not fn.checked:  # the operator's first call, its length unknown at trace time: one per sample?
-                fn.checked = traced.scores_checked(fn.scores(xs, y).shape, xs[0].shape[0])
             maps = signals.maps(self.model, fn, xs, y) if fn.frontier.used else fn.function(xs, y)
             if fn is self._recorded:  # a failed row-by-row check has just turned the frontier off
                 self.frontier = fn.frontier.describe()
             return [np.asarray(m) for m in maps]
         except tf.errors.InvalidArgumentError as err:
+            if traced.SCORES_LENGTH in err.message:  # the run-time check of a length unknown at trace time
+                got = re.search(r"\[([^\]]*)\]", err.message.split(traced.SCORES_LENGTH)[1])
+                raise ValueError(f"operator: must return one scalar per sample, shape ({xs[0].shape[0]},), "
+                                 f"got shape [{got.group(1) if got else '?'}] on a batch of these inputs") from None
             lines = [line for line in err.message.splitlines() if line.strip() and "Graph execution" not in line]
             shapes = ", ".join(str(tuple(x.shape)) for x in xs)
             raise ValueError(f"inputs: the model failed on inputs of shape {shapes}: {lines[0]}") from None

@@ -52,8 +52,6 @@ class Traced:
 
     function: object
     record: list = field(default_factory=list)
-    scores: object = None  # the operator's scores, run once to check a length unknown at trace time
-    checked: bool = False  # the scores' length is known to be one per sample
     frontier: frontiers.Frontier | None = None  # maps only: where the computation splits
     full: object = None  # (xs..., y) -> maps + frontier signals, when the frontier is used
     lower: object = None  # (xs..., y, signals...) -> maps
@@ -130,13 +128,15 @@ def maps_function(model, output_layer, version, rule, operator, x_specs, y_spec)
             graph = tf.compat.v1.get_default_graph()
             with override(rule) as trace:
                 scores = tf.convert_to_tensor(operator(_call(forward), sig.model_inputs(xs), y))
-                # A static length is checked here; an unknown one by ``scores`` at the first call.
-                traced.checked = scores_checked(scores.shape, xs[0].shape[0])
+                known = scores_checked(scores.shape, xs[0].shape[0])  # a static length is checked here
                 relus = rules.forward_ops(graph, rules.RELU_OPS, xs, scores)
                 others = rules.forward_ops(graph, NON_RELU_OPS, xs, scores)
-                # No run-time check on the scores here: it would make the whole forward pass a
-                # dependency and stop TensorFlow from pruning what DeconvNet's backward pass ignores.
                 grads = tf.gradients(tf.reduce_sum(scores), xs)
+            if not known:
+                # A length known only at run time (a mask of the data, say) is checked by every
+                # batch. Only then: the check makes the whole forward pass a dependency and stops
+                # TensorFlow from pruning what DeconvNet's backward pass ignores.
+                grads = _checked_per_batch(grads, scores, xs[0].shape[0])
             traced.record = _record(trace, relus, others)
             missing = [name for name, g in zip(sig.names, grads) if g is None]
             if missing:
@@ -151,17 +151,26 @@ def maps_function(model, output_layer, version, rule, operator, x_specs, y_spec)
         traced.function = lambda xs, y: wrapped(*xs, y)[:k]
         if traced.frontier.used:
             _split(traced, wrapped, k)
-        if not traced.checked:  # a second trace of the forward pass: only for a length known at run time
-            traced.scores = tf.function(lambda xs, y: operator(_call(forward), sig.model_inputs(xs), y),
-                                        autograph=False).get_concrete_function(x_specs, y_spec)
         return traced
 
     return _cached(model, (version, output_layer, rule, operator, tuple(x_specs), y_spec), build)
 
 
+#: Marks the run-time failure of the scores' length check (:func:`_checked_per_batch`).
+SCORES_LENGTH = "refdeconv: the scores of the operator, one per sample, have shape"
+
+
+def _checked_per_batch(grads: list, scores, n: int) -> list:
+    """``grads`` behind a run-time check that ``scores`` has shape ``(n,)``."""
+    shape = tf.shape(scores)
+    ok = tf.logical_and(tf.equal(tf.rank(scores), 1), tf.reduce_all(tf.equal(shape, n)))
+    with tf.control_dependencies([tf.debugging.Assert(ok, [SCORES_LENGTH, shape])]):
+        return [tf.identity(g) for g in grads]
+
+
 def scores_checked(shape: tf.TensorShape, n) -> bool:
     """Whether scores of static ``shape`` are one per sample of a batch of ``n``: ``True``; ``False``
-    when their length is only known at run time (then checked at the first call).
+    when their length is only known at run time (then checked by every batch, in the graph).
 
     Raises
     ------

@@ -121,15 +121,32 @@ def _dynamic(scores):
     return tf.reshape(scores, tf.boolean_mask(shape, shape > 0))
 
 
+def _keeps_negative_inputs(f, x, y):
+    """One score per sample whose input sums to at most 0: a length that depends on the data."""
+    return tf.boolean_mask(tf.reduce_sum(f(x) * y, -1), tf.reduce_sum(x, [1, 2, 3]) <= 0.0)
+
+
 @pytest.mark.parametrize("operator, words", [
     (lambda f, x, y: tf.boolean_mask(tf.reduce_sum(f(x) * y, -1), tf.reduce_sum(y, -1) > 2.0),
-     ["operator", "one scalar per sample", "(0,)"]),
-    (lambda f, x, y: _dynamic(tf.reduce_sum(f(x) * y, -1))[1:], ["operator", "one scalar per sample", "(2,)"]),
+     ["operator", "one scalar per sample", "[0]"]),
+    (lambda f, x, y: _dynamic(tf.reduce_sum(f(x) * y, -1))[1:], ["operator", "one scalar per sample", "2"]),
 ])
-def test_operator_output_of_a_length_known_at_run_time_is_checked_at_the_first_call(model, operator, words):
+def test_operator_output_of_a_length_known_at_run_time_is_checked(model, operator, words):
     with pytest.raises(ValueError) as err:
         DeconvNet(model, operator=operator, batch_size=None).explain(X, T)
     assert all(w in str(err.value) for w in words), str(err.value)
+
+
+def test_a_length_known_at_run_time_is_checked_on_every_batch_and_call(model):
+    negative = -np.abs(X)
+    one_positive = negative.copy()
+    one_positive[2] = np.abs(X[2])  # in the second batch of two: dropped by the operator
+    with pytest.raises(ValueError, match=r"operator: must return one scalar per sample, shape \(1,\)"):
+        DeconvNet(model, operator=_keeps_negative_inputs, batch_size=2).explain(one_positive, T)
+    explainer = DeconvNet(model, operator=_keeps_negative_inputs, batch_size=3)
+    explainer.explain(negative, T)  # every score kept
+    with pytest.raises(ValueError, match=r"operator: must return one scalar per sample, shape \(3,\), got shape \[2\]"):
+        explainer.explain(one_positive, T)
 
 
 def test_an_operator_of_a_length_known_at_run_time_gets_its_maps(model):
