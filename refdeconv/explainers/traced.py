@@ -127,7 +127,7 @@ def maps_function(model, output_layer, version, rule, operator, x_specs, y_spec)
         def maps(xs, y):
             graph = tf.compat.v1.get_default_graph()
             with override(rule) as trace:
-                scores = tf.convert_to_tensor(operator(_call(forward), sig.model_inputs(xs), y))
+                scores = _scores_tensor(operator(_call(forward), sig.model_inputs(xs), y))
                 known = scores_checked(scores.shape, xs[0].shape[0])  # a static length is checked here
                 relus = rules.forward_ops(graph, rules.RELU_OPS, xs, scores)
                 others = rules.forward_ops(graph, NON_RELU_OPS, xs, scores)
@@ -166,6 +166,24 @@ def _checked_per_batch(grads: list, scores, n: int) -> list:
     ok = tf.logical_and(tf.equal(tf.rank(scores), 1), tf.reduce_all(tf.equal(shape, n)))
     with tf.control_dependencies([tf.debugging.Assert(ok, [SCORES_LENGTH, shape])]):
         return [tf.identity(g) for g in grads]
+
+
+def _scores_tensor(scores) -> tf.Tensor:
+    """The operator's output as a dense tensor.
+
+    Raises
+    ------
+    TypeError
+        ``None`` (a function that forgot to return), a ragged or sparse tensor, or anything not a tensor.
+    """
+    if scores is None or isinstance(scores, (tf.RaggedTensor, tf.SparseTensor)):
+        raise TypeError(f"operator: must return a dense tensor of one scalar per sample, shape (N,), "
+                        f"got {type(scores).__name__}")
+    try:
+        return tf.convert_to_tensor(scores)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"operator: must return a tensor of one scalar per sample, shape (N,), got "
+                        f"{type(scores).__name__}: {err}") from None
 
 
 def scores_checked(shape: tf.TensorShape, n) -> bool:

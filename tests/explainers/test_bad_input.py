@@ -121,6 +121,15 @@ def _dynamic(scores):
     return tf.reshape(scores, tf.boolean_mask(shape, shape > 0))
 
 
+@pytest.mark.parametrize("operator, got", [
+    (lambda f, x, y: None, "NoneType"),
+    (lambda f, x, y: tf.RaggedTensor.from_row_lengths(tf.reduce_sum(f(x) * y, -1), [1, 2]), "RaggedTensor"),
+])
+def test_an_operator_that_returns_no_dense_tensor_is_named(model, operator, got):
+    with pytest.raises(TypeError, match=rf"operator: must return a (dense )?tensor .*got {got}"):
+        DeconvNet(model, operator=operator).explain(X, T)
+
+
 def _keeps_negative_inputs(f, x, y):
     """One score per sample whose input sums to at most 0: a length that depends on the data."""
     return tf.boolean_mask(tf.reduce_sum(f(x) * y, -1), tf.reduce_sum(x, [1, 2, 3]) <= 0.0)
