@@ -110,8 +110,7 @@ class _Snapshot:
 
     def watch(self, variables) -> None:
         """Hold a read of each of ``variables`` not held yet (Keras 3 variables by their ``tf.Variable``)."""
-        for variable in variables:
-            inner = variable if isinstance(variable, tf.Variable) else variable.value
+        for inner in map(_tf_variable, variables):
             if id(inner) not in self.held:
                 self.held[id(inner)] = (inner, read(inner))
 
@@ -125,10 +124,15 @@ class _Snapshot:
 def read(variable) -> tf.Tensor:
     """The value of a ``tf.Variable``, a Keras 3 variable or a ``tf.distribute`` one, read now
     (a plain resource variable by its ``ReadVariableOp`` alone, a third of ``convert_to_tensor``'s cost)."""
-    inner = variable if isinstance(variable, tf.Variable) else variable.value
+    inner = _tf_variable(variable)
     if isinstance(inner, BaseResourceVariable):
         return tf.raw_ops.ReadVariableOp(resource=inner.handle, dtype=inner.dtype)
     return tf.convert_to_tensor(inner)
+
+
+def _tf_variable(variable):
+    """The ``tf.Variable`` of a Keras 3 variable (its ``value``), or the variable itself."""
+    return variable if isinstance(variable, tf.Variable) else variable.value
 
 
 def same_bytes(a: tf.Tensor, b: tf.Tensor) -> bool:

@@ -128,7 +128,7 @@ def maps_function(model, output_layer, version, rule, operator, x_specs, y_spec)
             graph = tf.compat.v1.get_default_graph()
             with override(rule) as trace:
                 scores = _scores_tensor(operator(_call(forward), sig.model_inputs(xs), y))
-                known = scores_checked(scores.shape, xs[0].shape[0])  # a static length is checked here
+                known = _scores_checked(scores.shape, xs[0].shape[0])  # a static length is checked here
                 relus = rules.forward_ops(graph, rules.RELU_OPS, xs, scores)
                 others = rules.forward_ops(graph, NON_RELU_OPS, xs, scores)
                 grads = tf.gradients(tf.reduce_sum(scores), xs)
@@ -186,7 +186,7 @@ def _scores_tensor(scores) -> tf.Tensor:
                         f"{type(scores).__name__}: {err}") from None
 
 
-def scores_checked(shape: tf.TensorShape, n) -> bool:
+def _scores_checked(shape: tf.TensorShape, n: int) -> bool:
     """Whether scores of static ``shape`` are one per sample of a batch of ``n``: ``True``; ``False``
     when their length is only known at run time (then checked by every batch, in the graph).
 
@@ -195,11 +195,10 @@ def scores_checked(shape: tf.TensorShape, n) -> bool:
     ValueError
         Not of rank 1, or of another static length: the operator does not return one scalar per sample.
     """
-    if shape.rank is None or (shape.rank == 1 and (shape[0] is None or n is None)):
+    if shape.rank is None or (shape.rank == 1 and shape[0] is None):
         return False
     if shape.rank != 1 or shape[0] != n:
-        raise ValueError(f"operator: must return one scalar per sample, shape ({n if n is not None else 'N'},), "
-                         f"got shape {tuple(shape)}")
+        raise ValueError(f"operator: must return one scalar per sample, shape ({n},), got shape {tuple(shape)}")
     return True
 
 

@@ -38,22 +38,22 @@ def _variable(v):
     return v if isinstance(v, tf.Variable) else v.value
 
 
-def _assign(model):
+def _assign(model, tmp_path=None):
     for v in model.weights:
         v.assign(v * 1.5 + 0.1)
 
 
-def _assign_add(model):
+def _assign_add(model, tmp_path=None):
     for v in model.weights:
         v.assign_add(tf.ones(v.shape, v.dtype))
 
 
-def _scatter(model):
+def _scatter(model, tmp_path=None):
     kernel = _variable(model.weights[0])
     kernel.scatter_update(tf.IndexedSlices(tf.ones([1, *kernel.shape[1:]], kernel.dtype), [0]))
 
 
-def _xla_assign_sub(model):
+def _xla_assign_sub(model, tmp_path=None):
     variables = [_variable(v) for v in model.weights]
 
     @tf.function(jit_compile=True)
@@ -64,12 +64,13 @@ def _xla_assign_sub(model):
     update()
 
 
-def _set_weights(model):
+def _set_weights(model, tmp_path=None):
     model.set_weights([w * -1.0 + 0.2 for w in model.get_weights()])
 
 
 def _load_weights(model, tmp_path):
-    other = _model(type(model).__module__.startswith("tf_keras") and tf_keras or keras, model.weights[0].dtype)
+    lib = tf_keras if type(model).__module__.startswith("tf_keras") else keras
+    other = _model(lib, model.weights[0].dtype)
     other.set_weights([w + 0.3 for w in model.get_weights()])
     path = str(tmp_path / "other.weights.h5")
     other.save_weights(path)
@@ -77,7 +78,7 @@ def _load_weights(model, tmp_path):
 
 
 def _fit(jit):
-    def fit(model):
+    def fit(model, tmp_path=None):
         model.compile(optimizer="sgd", loss="mse", jit_compile=jit)
         model.fit(X, np.eye(3)[T], epochs=1, batch_size=5, verbose=0)
     return fit
@@ -86,13 +87,6 @@ def _fit(jit):
 WRITES = {"assign": _assign, "assign_add": _assign_add, "scatter_update": _scatter,
           "xla_assign_sub": _xla_assign_sub, "set_weights": _set_weights, "load_weights": _load_weights,
           "fit": _fit(False), "fit_xla": _fit(True)}
-
-
-def _write(name, model, tmp_path):
-    if name == "load_weights":
-        _load_weights(model, tmp_path)
-    else:
-        WRITES[name](model)
 
 
 def _bytes(value) -> bytes:
@@ -114,7 +108,7 @@ def _check_premise(model, write):
 @pytest.mark.parametrize("name", sorted(WRITES))
 def test_a_held_read_keeps_its_bytes_and_a_write_moves_the_buffer(name, lib, tmp_path):
     model = _model(lib, "float32")
-    snapshot = _check_premise(model, lambda: _write(name, model, tmp_path))
+    snapshot = _check_premise(model, lambda: WRITES[name](model, tmp_path))
     assert not snapshot.holds(model), f"{name} changed the weights unseen"
 
 
@@ -141,7 +135,7 @@ def test_maps_after_a_write_are_those_of_the_new_weights(name, tmp_path):
         explainer.explain(X, T)
     assert explainer.frontier["used"] and signals.cached_bytes(), explainer.frontier["reason"]
     before = explainer.explain(X, T).numpy()
-    _write(name, model, tmp_path)
+    WRITES[name](model, tmp_path)
     want = reference.attribution(model, X, np.eye(3)[T], "deconvnet")
     assert not np.allclose(want, before), f"{name}: the write should change the maps"
     assert_maps_close(explainer.explain(X, T).numpy(), want, "float64", f"after {name}")
