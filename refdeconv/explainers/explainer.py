@@ -192,10 +192,10 @@ class Explainer:
 
     def _maps(self, xs: list, y) -> list:
         """Maps of one batch on one device."""
-        xs = [tf.cast(x, self._dtype_of(i)) for i, x in enumerate(xs)]
-        x_specs = [tf.TensorSpec(x.shape, x.dtype) for x in xs]  # exact: see refdeconv.explainers.traced on pruning
+        x_specs = [tf.TensorSpec(x.shape, self._dtype_of(i)) for i, x in enumerate(xs)]  # exact: see .traced on pruning
+        xs = _Cast(xs, x_specs)  # cast when a traced function reads them: maps served whole from the cache do not
         if y is None:
-            y = traced.top_class_function(self.model, self.output_layer, self._version, x_specs).function(xs)
+            y = traced.top_class_function(self.model, self.output_layer, self._version, x_specs).function(xs())
         y = tf.cast(y, self.dtype if not self._sig.several else self._sig.output_dtype)
         fn = traced.maps_function(self.model, self.output_layer, self._version, self.rule, self.operator, x_specs,
                                   tf.TensorSpec(y.shape, y.dtype))
@@ -206,17 +206,17 @@ class Explainer:
             signals.prefetch(self.model, fn, tf.cast(self._pending, y.dtype).numpy())
         self._pending = None
         try:
-            maps = signals.maps(self.model, fn, xs, y) if fn.frontier.used else fn.function(xs, y)
+            maps = signals.maps(self.model, fn, xs, y) if fn.frontier.used else fn.function(xs(), y)
             if fn is self._recorded:  # a failed row-by-row check has just turned the frontier off
                 self.frontier = fn.frontier.describe()
             return [np.asarray(m) for m in maps]
         except tf.errors.InvalidArgumentError as err:
             if traced.SCORES_LENGTH in err.message:  # the run-time check of a length unknown at trace time
                 got = re.search(r"\[([^\]]*)\]", err.message.split(traced.SCORES_LENGTH)[1])
-                raise ValueError(f"operator: must return one scalar per sample, shape ({xs[0].shape[0]},), "
+                raise ValueError(f"operator: must return one scalar per sample, shape ({x_specs[0].shape[0]},), "
                                  f"got shape [{got.group(1) if got else '?'}] on a batch of these inputs") from None
             lines = [line for line in err.message.splitlines() if line.strip() and "Graph execution" not in line]
-            shapes = ", ".join(str(tuple(x.shape)) for x in xs)
+            shapes = ", ".join(str(tuple(spec.shape)) for spec in x_specs)
             raise ValueError(f"inputs: the model failed on inputs of shape {shapes}: {lines[0]}") from None
 
     def _note(self, record: list) -> None:
@@ -235,3 +235,15 @@ class Explainer:
                           f"tf.custom_gradient) did not get the {self.rule} rule: {', '.join(missed)}", stacklevel=4)
         if not any(e["rule"] in (self.rule, "not reached") for e in record):
             warnings.warn(f"{name}: the model has no ReLU, so {self.rule} equals the plain gradient here", stacklevel=4)
+
+
+class _Cast:
+    """A batch's inputs cast to their specs' dtypes on the first call, once (``tf.cast``: a copy)."""
+
+    def __init__(self, xs: list, specs: list):
+        self.xs, self.specs, self.cast = xs, specs, None
+
+    def __call__(self) -> list:
+        if self.cast is None:
+            self.cast = [tf.cast(x, spec.dtype) for x, spec in zip(self.xs, self.specs)]
+        return self.cast

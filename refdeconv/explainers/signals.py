@@ -152,11 +152,17 @@ def check_weights(model) -> None:
         forget(model)
 
 
-def maps(model, traced, xs: list, y) -> list:
-    """The maps of one batch through the frontier: cached signals where every row has one."""
+def maps(model, traced, inputs, y) -> list:
+    """The maps of one batch through the frontier: cached signals where every row has one.
+
+    ``inputs()`` gives the batch's input tensors: not called when the maps are the cached signals.
+    """
     rows = y.numpy()
     with _LOCK:
         signals = _lookup(model, traced, rows)
+    if signals is not None and traced.signals_are_maps and traced.separable:
+        return signals
+    xs = inputs()
     if signals is not None and traced.separable is None:  # about to serve from the cache: check first
         out = traced.full(*xs, y)
         traced.separable = _separable(traced, xs, rows, out[len(xs):])
@@ -164,8 +170,6 @@ def maps(model, traced, xs: list, y) -> list:
             traced.frontier.reason = SEPARABLE
         return out[:len(xs)]
     if signals is not None:
-        if traced.signals_are_maps:
-            return signals
         return traced.lower(*xs, y, *(tf.constant(s) for s in signals))
     out = traced.full(*xs, y)
     with _LOCK:
