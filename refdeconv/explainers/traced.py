@@ -127,7 +127,7 @@ def maps_function(model, output_layer, version, rule, operator, x_specs, y_spec)
         def maps(xs, y):
             graph = tf.compat.v1.get_default_graph()
             with override(rule) as trace:
-                scores = _scores_tensor(operator(_call(forward), sig.model_inputs(xs), y))
+                scores = _scores_tensor(_operator_scores(operator, forward, sig.model_inputs(xs), y))
                 known = _scores_checked(scores.shape, xs[0].shape[0])  # a static length is checked here
                 relus = rules.forward_ops(graph, rules.RELU_OPS, xs, scores)
                 others = rules.forward_ops(graph, NON_RELU_OPS, xs, scores)
@@ -166,6 +166,38 @@ def _checked_per_batch(grads: list, scores, n: int) -> list:
     ok = tf.logical_and(tf.equal(tf.rank(scores), 1), tf.reduce_all(tf.equal(shape, n)))
     with tf.control_dependencies([tf.debugging.Assert(ok, [SCORES_LENGTH, shape])]):
         return [tf.identity(g) for g in grads]
+
+
+def _operator_scores(operator, forward, inputs, y):
+    """``operator(f, inputs, y)`` traced; a failure of the operator's own code named as the operator's.
+
+    Raises
+    ------
+    TypeError, ValueError
+        The operator failed (a shape mismatch, an index out of range, any exception of its own
+        code): ``TypeError`` for its ``TypeError``, ``ValueError`` for any other, naming the
+        operator and the shapes it was called on. A failure of the model itself, inside
+        ``f(x)``, is raised unchanged.
+    """
+    failed = []
+
+    def f(t):
+        try:
+            return forward(t, training=False)
+        except Exception as err:
+            failed.append(err)
+            raise
+
+    try:
+        return operator(f, inputs, y)
+    except Exception as err:
+        if any(err is e for e in failed):
+            raise
+        shapes = [tuple(t.shape) for t in tf.nest.flatten(inputs)]
+        message = (f"operator: failed when called as operator(f, x, y) on inputs of shape "
+                   f"{shapes[0] if len(shapes) == 1 else shapes} and targets of shape {tuple(y.shape)}: "
+                   f"{type(err).__name__}: {err}")
+        raise (TypeError if isinstance(err, TypeError) else ValueError)(message) from err
 
 
 def _scores_tensor(scores) -> tf.Tensor:
@@ -241,11 +273,6 @@ class _Lazy:
         with _LOCK:
             self.function = self.function or self.make()
         return self.function(*args)
-
-
-def _call(forward):
-    """The model as the operator calls it: ``f(x)`` at inference."""
-    return lambda t: forward(t, training=False)
 
 
 _NOT_DIFFERENTIABLE = (

@@ -115,6 +115,37 @@ def test_operator_output_is_checked_at_the_first_call(model, operator, words):
     assert all(w in str(err.value) for w in words), str(err.value)
 
 
+def _divides_by_zero(f, x, y):
+    return 1 / 0
+
+
+@pytest.mark.parametrize("operator, error, words", [
+    (lambda f, x, y: tf.reduce_sum(f(x) * tf.ones((5,)), -1), ValueError, ["Dimensions must be equal"]),
+    (lambda f, x, y: f(x)[:, 7], ValueError, ["out of bounds"]),
+    (lambda f, x, y: tf.reduce_sum(f(x) * y, -1, name=3), TypeError, []),
+    (_divides_by_zero, ValueError, ["ZeroDivisionError"]),
+])
+def test_an_operator_that_fails_is_named_with_the_shapes_it_got(model, operator, error, words):
+    """Every failure of the operator's own code, whatever its kind, names the operator and the shapes."""
+    with pytest.raises(error) as err:
+        DeconvNet(model, operator=operator).explain(X, T)
+    words = ["operator: failed", "inputs of shape (3, 6, 6, 2)", "targets of shape (3, 4)", *words]
+    assert all(w in str(err.value) for w in words), str(err.value)
+
+
+def test_a_failure_of_the_model_inside_the_operator_is_not_blamed_on_it():
+    class Fails(keras.layers.Layer):
+        def call(self, x):
+            if x.shape[0] is not None:  # a real batch, not Keras's symbolic build
+                raise RuntimeError("the layer's own failure")
+            return x
+
+    model = keras.Sequential([keras.Input((6, 6, 2)), L.Flatten(), L.Dense(4)])
+    model.add(Fails())
+    with pytest.raises(RuntimeError, match="the layer's own failure"):
+        DeconvNet(model, operator=lambda f, x, y: tf.reduce_sum(f(x) * y, -1)).explain(X, T)
+
+
 def _dynamic(scores):
     """``scores`` with a length (and rank) TensorFlow only knows at run time."""
     shape = tf.shape(scores)
