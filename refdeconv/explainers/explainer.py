@@ -127,9 +127,8 @@ class Explainer:
         self._pending = y  # all the call's targets: their frontier signals are computed up front
         for start in range(0, n, max(step, 1)):
             stop = min(start + step, n)
-            maps = self._batch([x[start:stop] for x in xs], None if y is None else y[start:stop])
-            for out, part in zip(outs, maps):
-                out[start:stop] = part
+            self._batch([x[start:stop] for x in xs], None if y is None else y[start:stop],
+                        [out[start:stop] for out in outs])
         return pack([to_tensor(out) for out in outs])
 
     def _dtype_of(self, i: int) -> str:
@@ -184,14 +183,15 @@ class Explainer:
             self._sig.output_shape = (None, *forward(self._sig.model_inputs(first), training=False).shape[1:])
         return self._sig.output_shape
 
-    def _batch(self, xs: list, y) -> list:
-        """Maps of one batch, one NumPy array per input, each in its input's dtype."""
+    def _batch(self, xs: list, y, into: list | None = None) -> list:
+        """Maps of one batch, one NumPy array per input, each in its input's dtype (written to ``into``,
+        the batch's slices of the output, when given, and returned)."""
         if self.strategy is None:
-            return self._maps(xs, y)
-        return distributed.run(self.strategy, self._maps, xs, y)
+            return self._maps(xs, y, into)
+        return _written(distributed.run(self.strategy, self._maps, xs, y), into)
 
-    def _maps(self, xs: list, y) -> list:
-        """Maps of one batch on one device."""
+    def _maps(self, xs: list, y, into: list | None = None) -> list:
+        """Maps of one batch on one device (see :meth:`_batch`)."""
         x_specs = [tf.TensorSpec(x.shape, self._dtype_of(i)) for i, x in enumerate(xs)]  # exact: see .traced on pruning
         xs = _Cast(xs, x_specs)  # cast when a traced function reads them: maps served whole from the cache do not
         if y is None:
@@ -206,10 +206,10 @@ class Explainer:
             signals.prefetch(self.model, fn, tf.cast(self._pending, y.dtype).numpy())
         self._pending = None
         try:
-            maps = signals.maps(self.model, fn, xs, y) if fn.frontier.used else fn.function(xs(), y)
+            maps = signals.maps(self.model, fn, xs, y, into) if fn.frontier.used else fn.function(xs(), y)
             if fn is self._recorded:  # a failed row-by-row check has just turned the frontier off
                 self.frontier = fn.frontier.describe()
-            return [np.asarray(m) for m in maps]
+            return _written(maps, into)
         except tf.errors.InvalidArgumentError as err:
             if traced.SCORES_LENGTH in err.message:  # the run-time check of a length unknown at trace time
                 got = re.search(r"\[([^\]]*)\]", err.message.split(traced.SCORES_LENGTH)[1])
@@ -235,6 +235,16 @@ class Explainer:
                           f"tf.custom_gradient) did not get the {self.rule} rule: {', '.join(missed)}", stacklevel=4)
         if not any(e["rule"] in (self.rule, "not reached") for e in record):
             warnings.warn(f"{name}: the model has no ReLU, so {self.rule} equals the plain gradient here", stacklevel=4)
+
+
+def _written(maps: list, into: list | None) -> list:
+    """``maps`` as NumPy arrays, written to ``into`` when given (cached maps gathered there already are not copied)."""
+    if into is None:
+        return [np.asarray(m) for m in maps]
+    for out, part in zip(into, maps):
+        if part is not out:
+            out[...] = part
+    return into
 
 
 class _Cast:

@@ -41,14 +41,16 @@ def _key(model, traced, row: np.ndarray) -> tuple:
     return id(model), id(traced), row.dtype.str, row.tobytes()
 
 
-def _lookup(model, traced, rows: np.ndarray):
-    """The cached signals of ``rows`` stacked per frontier tensor, or ``None`` if one is missing."""
+def _lookup(model, traced, rows: np.ndarray, into: list | None = None):
+    """The cached signals of ``rows`` stacked per frontier tensor (into the arrays ``into`` when
+    given), or ``None`` if one is missing."""
     keys = [_key(model, traced, row) for row in rows]
     if not all(k in _ROWS for k in keys):
         return None
     for k in keys:
         _ROWS.move_to_end(k)
-    return [np.stack(parts) for parts in zip(*(_ROWS[k][1] for k in keys))]
+    stacked = zip(*(_ROWS[k][1] for k in keys))
+    return [np.stack(parts, out=None if into is None else into[i]) for i, parts in enumerate(stacked)]
 
 
 def _store(model, traced, rows: np.ndarray, signals: list) -> None:
@@ -152,14 +154,15 @@ def check_weights(model) -> None:
         forget(model)
 
 
-def maps(model, traced, inputs, y) -> list:
+def maps(model, traced, inputs, y, into: list | None = None) -> list:
     """The maps of one batch through the frontier: cached signals where every row has one.
 
-    ``inputs()`` gives the batch's input tensors: not called when the maps are the cached signals.
+    ``inputs()`` gives the batch's input tensors: not called when the maps are the cached signals,
+    which are then gathered into the arrays ``into`` when given (the batch's slices of the output).
     """
     rows = y.numpy()
     with _LOCK:
-        signals = _lookup(model, traced, rows)
+        signals = _lookup(model, traced, rows, into if traced.signals_are_maps else None)
     if signals is not None and traced.signals_are_maps and traced.separable:
         return signals
     xs = inputs()

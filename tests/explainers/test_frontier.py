@@ -219,3 +219,25 @@ def test_a_calls_few_new_targets_are_computed_up_front_by_the_part_above(make):
     assert_maps_close(maps, _want(model, x=x, targets=targets), "float64", "signals computed up front")
     again = explainer.explain(x[::-1], targets).numpy()
     assert_maps_close(again, _want(model, x=x[::-1], targets=targets), "float64", "then from the cache")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_maps_served_whole_from_the_cache_keep_each_inputs_place_and_dtype(dtype):
+    """A two-input model with no switch: its maps are the cached signals themselves, gathered
+    straight into the output. Each input gets its own map, in its dtype, equal to the reference."""
+    keras.utils.set_random_seed(3)
+    a, b = keras.Input((5,), name="a", dtype=dtype), keras.Input((3,), name="b", dtype=dtype)
+    h = L.Dense(6, activation="relu", dtype=dtype)(L.Concatenate(dtype=dtype)([a, L.Dense(4, dtype=dtype)(b)]))
+    model = keras.Model([a, b], L.Dense(3, dtype=dtype)(h))
+    rng = np.random.default_rng(4)
+    xs, targets = [rng.normal(size=(6, 5)), rng.normal(size=(6, 3))], np.array([0, 2, 2, 0, 0, 2])
+    explainer = DeconvNet(model, batch_size=2)
+    calls = [explainer.explain(xs, targets) for _ in range(4)]
+    assert explainer.frontier["used"] and explainer._recorded.signals_are_maps, explainer.frontier
+    want = reference.attribution(model, [x.astype(dtype) for x in xs], targets)
+    for i, maps in enumerate(calls):
+        for name, got, expected in zip("ab", maps, want):
+            assert got.dtype == dtype and got.shape == expected.shape, f"call {i + 1}, input {name}"
+            assert_maps_close(got.numpy(), expected, dtype, f"call {i + 1}, input {name}")
+    for got, again in zip(calls[2], calls[3]):
+        assert np.array_equal(got.numpy(), again.numpy()), "two calls from the cache differ"
