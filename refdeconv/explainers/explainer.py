@@ -7,6 +7,7 @@ itself is applied in the traced function (:mod:`.traced`, :mod:`.rules`).
 from __future__ import annotations
 
 import re
+import threading
 import warnings
 
 import numpy as np
@@ -18,6 +19,9 @@ from . import built
 from .models import fingerprint, model_dtype
 from .outputs import Collector, aligned_empty, to_tensor
 from .signature import flatten, signature
+
+
+_CALLS = threading.Lock()  # guards Traced.calls
 
 
 class Explainer:
@@ -73,6 +77,7 @@ class Explainer:
         self.rules_applied: list[dict] = []
         self.frontier: dict = {}
         self._recorded = self._pending = None
+        self._used: set = set()  # ids of the traced functions this call has used (Traced.calls)
         self._warned = False
 
     def _refresh(self) -> None:
@@ -115,6 +120,7 @@ class Explainer:
         self._refresh()
         signals.check_weights(self.model)
         self._recorded = None
+        self._used = set()
         if isinstance(inputs, tf.data.Dataset):
             if targets is not None:
                 raise ValueError("targets: must be None when inputs is a tf.data.Dataset, which yields its own targets")
@@ -202,6 +208,10 @@ class Explainer:
         self._note(fn.record)
         if self._recorded is None:  # the first batch's: a last, smaller batch has a function of its own
             self.frontier, self._recorded = fn.frontier.describe(), fn
+        with _CALLS:  # the replicas of a strategy run batches from their threads
+            if id(fn) not in self._used:
+                self._used.add(id(fn))
+                fn.calls += 1
         if self._pending is not None and fn.frontier.used and self.strategy is None:
             signals.prefetch(self.model, fn, tf.cast(self._pending, y.dtype).numpy())
         self._pending = None

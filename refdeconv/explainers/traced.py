@@ -15,8 +15,9 @@ re-traces for every explainer).
 A map function is traced once as a graph (``tf.compat.v1.wrap_function``), so
 that it can be split at its frontier (:mod:`.frontier`): when a frontier is
 worth caching, the trace also returns the frontier signals, and two parts are
-pruned from it when first needed: the part below the frontier, fed with cached
-signals, and the part above it alone (:mod:`.signals`).
+pruned from it when first needed, from the function's second ``explain`` call on
+(``Traced.calls``): the part below the frontier, fed with cached signals, and the
+part above it alone (:mod:`.signals`).
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ class Traced:
     batch: int = 0  # the traced batch size
     signals_are_maps: bool = False  # the frontier is the maps themselves: nothing below it
     separable: bool | None = None  # signals computed row by row (checked before the first cached map)
+    calls: int = 0  # explain calls that used it: its parts around the frontier are pruned from the second on
 
 
 def _cached(model, key, build) -> Traced:
