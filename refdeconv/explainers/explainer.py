@@ -144,7 +144,7 @@ class Explainer:
     def _explain_stream(self, dataset):
         batches, pair, pack = io.batched_dataset(dataset, self.batch_size, self._sig)
         collectors, seen = None, 0
-        for element in batches:  # streamed: one batch in memory at a time, plus the maps so far
+        for element in io.elements(batches):  # streamed: one batch in memory at a time, plus the maps so far
             x, y = element if pair else (element, None)
             xs, y = self._checked(flatten(x, self._sig)[0], y, offset=seen)
             maps = self._batch(xs, y)

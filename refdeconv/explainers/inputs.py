@@ -151,6 +151,37 @@ def _was_batched(dataset) -> bool:
     return False
 
 
+def _first_rank(dataset, pair: bool, sig) -> int | None:
+    """The rank of the first model input in a Dataset's first element (``None`` for an empty Dataset)."""
+    for element in elements(dataset.take(1)):
+        x = element[0] if pair else element
+        if sig.several:
+            x = x[sig.names[0]] if isinstance(x, dict) else x[0]
+        return len(x.shape)
+    return None
+
+
+def elements(dataset):
+    """The elements of ``dataset``, one at a time.
+
+    Raises
+    ------
+    ValueError
+        The pipeline itself failed (tensors of different shapes batched together, components of
+        different batch sizes, a ``py_function`` that raised): naming ``inputs`` and TensorFlow's reason.
+    """
+    iterator = iter(dataset)
+    while True:
+        try:
+            element = next(iterator)
+        except StopIteration:
+            return
+        except tf.errors.OpError as err:
+            reason = next((line for line in err.message.splitlines() if line.strip()), type(err).__name__)
+            raise ValueError(f"inputs: the Dataset failed to yield its next element: {reason}") from None
+        yield element
+
+
 def input_specs(dataset, pair: bool, sig) -> list:
     """The ``TensorSpec`` of each model input in a Dataset's elements, in the model's order."""
     x_spec = dataset.element_spec[0] if pair else dataset.element_spec
@@ -173,7 +204,12 @@ def batched_dataset(dataset, batch_size, sig):
     if not all(isinstance(s, tf.TensorSpec) for s in specs) or (pair and not isinstance(dataset.element_spec[1], tf.TensorSpec)):
         raise TypeError(f"inputs: a Dataset must yield dense tensors, got {dataset.element_spec}")
     rank = None if sig.shapes[0] is None else len(sig.shapes[0])
-    if (_was_batched(dataset) if rank is None else specs[0].shape.rank == rank):
+    if rank is None:
+        batched = _was_batched(dataset)
+    else:  # elements of unknown rank (a generator's, a py_function's): the first one tells
+        element_rank = specs[0].shape.rank if specs[0].shape.rank is not None else _first_rank(dataset, pair, sig)
+        batched = element_rank == rank
+    if batched:
         dataset = dataset.unbatch()
     pack = (lambda maps: dict(zip(sig.names, maps))) if isinstance(x_spec, dict) else (
         (lambda maps: type(x_spec)(maps)) if sig.several else (lambda maps: maps[0]))

@@ -162,3 +162,22 @@ def test_empty_input_returns_empty_maps_without_calling_the_model():
         maps = DeconvNet(model).explain(inputs, targets)
         assert tuple(maps.shape) == (0, 3, 4) and maps.dtype == tf.float32, (maps.shape, maps.dtype)
     assert not calls, f"the model was called {len(calls)} times on empty input"
+
+
+@pytest.mark.parametrize("batch", [1, 2, 3])
+def test_a_dataset_of_batches_of_unknown_rank_is_read_as_batches(batch):
+    """A generator's or a ``py_function``'s elements may have no static rank: the first element
+    tells whether they are batches (the model's input rank) or samples, whatever their sizes."""
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((6, 6, 2)), keras.layers.Conv2D(3, 3, activation="relu"),
+                              keras.layers.MaxPooling2D(2), keras.layers.Flatten(), keras.layers.Dense(4)])
+    x = np.random.default_rng(0).normal(size=(7, 6, 6, 2)).astype(np.float32)
+    t = np.eye(4, dtype=np.float32)[np.arange(7) % 4]
+    unknown = tf.TensorSpec(None, tf.float32)
+    batches = tf.data.Dataset.from_generator(lambda: ((x[i:i + batch], t[i:i + batch]) for i in range(0, 7, batch)),
+                                             output_signature=(unknown, unknown))
+    samples = tf.data.Dataset.from_generator(lambda: zip(x, t), output_signature=(unknown, unknown))
+    want = DeconvNet(model, batch_size=2).explain(x, t).numpy()
+    for dataset, kind in ((batches, "batches"), (samples, "samples")):
+        got = DeconvNet(model, batch_size=2).explain(dataset).numpy()
+        np.testing.assert_array_equal(got, want, err_msg=f"a Dataset of {kind} of unknown rank")

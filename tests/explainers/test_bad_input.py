@@ -50,6 +50,13 @@ EXPLAIN_CASES = {
         dict(inputs=tf.data.Dataset.from_tensor_slices((NAN_X, T))), ValueError, ["inputs", "sample 1", "NaN"]),
     "labels out of range in a Dataset": (
         dict(inputs=tf.data.Dataset.from_tensor_slices((X, np.array([0, 1, 9])))), ValueError, ["targets", "9", "sample 2"]),
+    "a Dataset batching samples of different shapes": (
+        dict(inputs=tf.data.Dataset.from_generator(lambda: iter([X[0], X[1, :5]]), output_signature=tf.TensorSpec(
+            (None, 6, 2), tf.float32)).batch(2)), ValueError, ["inputs", "Dataset failed", "shapes"]),
+    "a Dataset whose x and y batches differ in size": (
+        dict(inputs=tf.data.Dataset.zip((tf.data.Dataset.from_tensor_slices(X).batch(2),
+                                         tf.data.Dataset.from_tensor_slices(T).batch(3)))),
+        ValueError, ["inputs", "Dataset failed", "batch size"]),
 }
 
 
