@@ -129,7 +129,8 @@ def maps_function(model, output_layer, version, rule, operator, x_specs, y_spec)
         def maps(xs, y):
             graph = tf.compat.v1.get_default_graph()
             with override(rule) as trace:
-                scores = _scores_tensor(_operator_scores(operator, forward, sig.model_inputs(xs), y))
+                scores, called = _operator_scores(operator, forward, sig.model_inputs(xs), y)
+                scores = _scores_tensor(scores)
                 known = _scores_checked(scores.shape, xs[0].shape[0])  # a static length is checked here
                 relus = rules.forward_ops(graph, rules.RELU_OPS, xs, scores)
                 others = rules.forward_ops(graph, NON_RELU_OPS, xs, scores)
@@ -141,6 +142,9 @@ def maps_function(model, output_layer, version, rule, operator, x_specs, y_spec)
                 grads = _checked_per_batch(grads, scores, xs[0].shape[0])
             traced.record = _record(trace, relus, others)
             missing = [name for name, g in zip(sig.names, grads) if g is None]
+            if missing and not called:
+                raise ValueError("operator: its scores do not depend on the model: it never calls f (the model "
+                                 "cut at output_layer) on x, so there is no map to compute")
             if missing:
                 which = "inputs" if not sig.several else f"inputs {missing}"
                 raise ValueError(_NOT_DIFFERENTIABLE.format(which=which, dtypes=[x.dtype.name for x in xs]))
@@ -171,7 +175,8 @@ def _checked_per_batch(grads: list, scores, n: int) -> list:
 
 
 def _operator_scores(operator, forward, inputs, y):
-    """``operator(f, inputs, y)`` traced; a failure of the operator's own code named as the operator's.
+    """``(operator(f, inputs, y), whether it called f)``, traced; a failure of the operator's own code
+    named as the operator's.
 
     Raises
     ------
@@ -181,9 +186,10 @@ def _operator_scores(operator, forward, inputs, y):
         operator and the shapes it was called on. A failure of the model itself, inside
         ``f(x)``, is raised unchanged.
     """
-    failed = []
+    failed, called = [], []
 
     def f(t):
+        called.append(True)
         try:
             return forward(t, training=False)
         except Exception as err:
@@ -191,7 +197,7 @@ def _operator_scores(operator, forward, inputs, y):
             raise
 
     try:
-        return operator(f, inputs, y)
+        return operator(f, inputs, y), bool(called)
     except Exception as err:
         if any(err is e for e in failed):
             raise
@@ -208,16 +214,21 @@ def _scores_tensor(scores) -> tf.Tensor:
     Raises
     ------
     TypeError
-        ``None`` (a function that forgot to return), a ragged or sparse tensor, or anything not a tensor.
+        ``None`` (a function that forgot to return), a ragged or sparse tensor, anything not a
+        tensor, or a tensor not of floating point (integer, boolean, complex, string).
     """
     if scores is None or isinstance(scores, (tf.RaggedTensor, tf.SparseTensor)):
         raise TypeError(f"operator: must return a dense tensor of one scalar per sample, shape (N,), "
                         f"got {type(scores).__name__}")
     try:
-        return tf.convert_to_tensor(scores)
+        tensor = tf.convert_to_tensor(scores)
     except (TypeError, ValueError) as err:
         raise TypeError(f"operator: must return a tensor of one scalar per sample, shape (N,), got "
                         f"{type(scores).__name__}: {err}") from None
+    if not tensor.dtype.is_floating:
+        raise TypeError(f"operator: must return real floating-point scores (the model's dtype), got {tensor.dtype.name}: "
+                        "an integer, boolean, complex or string score has no gradient to explain")
+    return tensor
 
 
 def _scores_checked(shape: tf.TensorShape, n: int) -> bool:
@@ -279,7 +290,8 @@ class _Lazy:
 
 _NOT_DIFFERENTIABLE = (
     "{which}: the score is not differentiable with respect to them (dtypes {dtypes}): no gradient path "
-    "leads from the output back to them, as with integer token ids fed to an Embedding. Explain from the "
+    "leads from the output back to them, as with integer token ids fed to an Embedding, or an operator whose "
+    "score does not depend on f(x) (a tf.stop_gradient). Explain from the "
     "first differentiable tensor instead: e.g. the embedding's output, with a model that starts there "
     "(see docs/models.md, 'Inputs with no gradient')"
 )

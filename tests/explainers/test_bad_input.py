@@ -160,6 +160,22 @@ def _dynamic(scores):
 
 
 @pytest.mark.parametrize("operator, got", [
+    (lambda f, x, y: tf.cast(tf.reduce_sum(f(x) * y, -1), tf.int32), "int32"),
+    (lambda f, x, y: tf.reduce_sum(f(x) * y, -1) > 0, "bool"),
+    (lambda f, x, y: tf.complex(tf.reduce_sum(f(x) * y, -1), 0.0), "complex64"),
+    (lambda f, x, y: tf.strings.as_string(tf.reduce_sum(f(x) * y, -1)), "string"),
+])
+def test_an_operator_that_returns_scores_of_no_floating_dtype_is_named(model, operator, got):
+    with pytest.raises(TypeError, match=rf"operator: must return real floating-point scores .*got {got}"):
+        DeconvNet(model, operator=operator).explain(X, T)
+
+
+def test_an_operator_that_never_calls_the_model_is_named(model):
+    with pytest.raises(ValueError, match="operator: its scores do not depend on the model: it never calls f"):
+        DeconvNet(model, operator=lambda f, x, y: tf.reduce_sum(y, -1)).explain(X, T)
+
+
+@pytest.mark.parametrize("operator, got", [
     (lambda f, x, y: None, "NoneType"),
     (lambda f, x, y: tf.RaggedTensor.from_row_lengths(tf.reduce_sum(f(x) * y, -1), [1, 2]), "RaggedTensor"),
 ])
