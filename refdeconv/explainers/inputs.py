@@ -112,7 +112,10 @@ def targets_for(y, n: int, output_shape, strict: bool, offset: int = 0):
     if strict and output_shape is not None:
         expected = (n, *output_shape[1:])
         if len(shape) != len(expected) or any(e is not None and e != s for e, s in zip(expected, shape)):
-            raise ValueError(f"targets: expected one-hot targets of shape {expected} (the model output), got {shape}")
+            labels = (f", or integer class labels of shape ({n},): these have dtype {np.asarray(y).dtype}, "
+                      "cast them to an integer dtype") if len(shape) == 1 else ""
+            raise ValueError(f"targets: expected one-hot targets of shape {expected} (the model output){labels}, "
+                             f"got {shape}")
     check_finite(y, "targets", offset)
     return y
 

@@ -39,6 +39,8 @@ EXPLAIN_CASES = {
     "N mismatch": (dict(inputs=X, targets=T[:2]), ValueError, ["targets", "3 rows", "(2, 4)"]),
     "wrong target width": (dict(inputs=X, targets=np.eye(5)[:3]), ValueError, ["targets", "(3, 4)", "(3, 5)"]),
     "labels out of range": (dict(inputs=X, targets=np.array([0, 4, 1])), ValueError, ["targets", "[0, 4)", "4", "sample 1"]),
+    "float class labels": (dict(inputs=X, targets=np.array([0.0, 1.0, 2.0])), ValueError,
+                           ["targets", "(3, 4)", "integer class labels", "float64", "integer dtype"]),
     "negative labels": (dict(inputs=X, targets=np.array([0, -1, 1])), ValueError, ["targets", "-1"]),
     "Inf in targets": (dict(inputs=X, targets=INF_T), ValueError, ["targets", "sample 2", "Inf"]),
     "non-numeric targets": (dict(inputs=X, targets=np.array(["a", "b", "c"])), TypeError, ["targets", "real numbers"]),
