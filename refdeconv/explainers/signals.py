@@ -7,8 +7,8 @@ from the part above the frontier alone (:func:`prefetch`). A batch whose target 
 only the part below the frontier (the forward pass up to the last switch and
 the backward pass from the frontier); any other batch runs the whole map
 computation, which also returns the frontier signals of its rows, and those
-are cached: no extra work, and a call whose targets never repeat costs what an
-uncached call costs.
+are cached, until four batches' worth went unused (:data:`GIVE_UP_BATCHES`):
+a call whose targets never repeat costs what an uncached call costs.
 
 The parts above and below the frontier are pruned from the map computation's
 graph, which takes as long as tracing it (0.7 s for MobileNetV2 to 2.3 s for
@@ -39,6 +39,12 @@ from tensorflow.python.ops.resource_variable_ops import BaseResourceVariable
 #: Bytes of frontier signals kept over all models (ResNet50 at 224x224: about 0.8 MB a target).
 CACHE_BYTES = 512 * 2**20
 
+#: Whole passes stop caching their rows' signals, and a traced function's signals are forgotten
+#: (with them, when nothing else of the model is cached, the weight check), once this many batches'
+#: worth of rows were cached with none used since: targets that never repeat then cost what
+#: today's path costs (no copies, no weight reads). A call whose targets repeat caches again.
+GIVE_UP_BATCHES = 4
+
 _ROWS: OrderedDict = OrderedDict()  # (id(model), id(traced), row bytes) -> (traced, [signal arrays])
 _SIZE = [0]
 _SNAPSHOTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> its weights when cached
@@ -61,7 +67,9 @@ def _lookup(model, traced, rows: np.ndarray, into: list | None = None):
     return [np.stack(parts, out=None if into is None else into[i]) for i, parts in enumerate(stacked)]
 
 
-def _store(model, traced, rows: np.ndarray, signals: list) -> None:
+def _store(model, traced, rows: np.ndarray, signals: list) -> int:
+    """Cache the signals of ``rows``; the number of rows that were not cached yet."""
+    added = 0
     if model not in _SNAPSHOTS:
         _SNAPSHOTS[model] = _Snapshot(model)
     _SNAPSHOTS[model].watch(traced.full.graph.variables)  # a Lambda's closure variable, say
@@ -71,9 +79,19 @@ def _store(model, traced, rows: np.ndarray, signals: list) -> None:
             parts = [np.array(s[i]) for s in signals]
             _ROWS[key] = (traced, parts)
             _SIZE[0] += sum(p.nbytes for p in parts)
+            added += 1
     while _SIZE[0] > CACHE_BYTES and _ROWS:
         _, (_, parts) = _ROWS.popitem(last=False)
         _SIZE[0] -= sum(p.nbytes for p in parts)
+    return added
+
+
+def _account(model, traced, added: int, rows: int) -> None:
+    """Stop caching from whole passes when it does not pay (:data:`GIVE_UP_BATCHES`)."""
+    traced.unused = 0 if added < rows else traced.unused + added  # a row cached already: targets repeat
+    if traced.unused >= GIVE_UP_BATCHES * traced.batch:
+        traced.caching = False
+        _forget(model, traced)
 
 
 def forget(model=None, traced=None) -> None:
@@ -86,8 +104,8 @@ def _forget(model, traced) -> None:
     for key in [k for k, (t, _) in _ROWS.items()
                 if (model is None or k[0] == id(model)) and (traced is None or t is traced)]:
         _SIZE[0] -= sum(p.nbytes for p in _ROWS.pop(key)[1])
-    if model is not None and traced is None:
-        _SNAPSHOTS.pop(model, None)
+    if model is not None and (traced is None or not any(k[0] == id(model) for k in _ROWS)):
+        _SNAPSHOTS.pop(model, None)  # nothing of the model cached: no weight check
     elif model is None and traced is None:
         _SNAPSHOTS.clear()
 
@@ -171,6 +189,8 @@ def maps(model, traced, inputs, y, into: list | None = None) -> list:
     rows = y.numpy()
     with _LOCK:
         signals = _lookup(model, traced, rows, into if traced.signals_are_maps else None)
+    if signals is not None:
+        traced.unused = 0
     if signals is not None and not traced.signals_are_maps and traced.calls < 2:
         signals = None  # serving takes the part below the frontier, pruned from the second call on
     if signals is not None and traced.signals_are_maps and traced.separable:
@@ -185,8 +205,9 @@ def maps(model, traced, inputs, y, into: list | None = None) -> list:
     if signals is not None:
         return traced.lower(*xs, y, *(tf.constant(s) for s in signals))
     out = traced.full(*xs, y)
-    with _LOCK:
-        _store(model, traced, rows, [s.numpy() for s in out[len(xs):]])
+    if traced.caching:
+        with _LOCK:
+            _account(model, traced, _store(model, traced, rows, [s.numpy() for s in out[len(xs):]]), len(rows))
     return out[:len(xs)]
 
 
@@ -227,6 +248,7 @@ def prefetch(model, traced, rows: np.ndarray) -> None:
         out = traced.above(tf.constant(padded), *traced.folds)
         with _LOCK:
             _store(model, traced, chunk, [np.asarray(s)[:len(chunk)] for s in out])
+            traced.caching, traced.unused = True, 0  # targets repeat within the call: caching pays
 
 
 def cached_bytes() -> int:

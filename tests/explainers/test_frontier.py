@@ -249,3 +249,28 @@ def test_maps_served_whole_from_the_cache_keep_each_inputs_place_and_dtype(dtype
             assert_maps_close(got.numpy(), expected, dtype, f"call {i + 1}, input {name}")
     for got, again in zip(calls[2], calls[3]):
         assert np.array_equal(got.numpy(), again.numpy()), "two calls from the cache differ"
+
+
+def test_targets_that_never_repeat_stop_the_caching_and_repeating_ones_resume_it():
+    """Whole passes cache their rows' signals until GIVE_UP_BATCHES batches' worth went unused:
+    then the function's signals (and the model's weight snapshot) are dropped and later distinct
+    targets cost today's path. A call whose targets repeat caches and serves again. Maps stay right."""
+    model, rng = _early_pool(), np.random.default_rng(5)
+    x = rng.normal(size=(8, 8, 8, 2))
+    explainer = DeconvNet(model, batch_size=2)
+    explainer.explain(x[:2], np.eye(3)[:2])
+    explainer.explain(x[:2], np.eye(3)[:2])  # a hit: the count of unused rows starts again
+    fn = explainer._recorded
+    for call in range(2):
+        distinct = rng.normal(size=(8, 3))  # four batches of rows no batch uses again
+        maps = explainer.explain(x, distinct).numpy()
+        assert_maps_close(maps, reference.attribution(model, x, distinct), "float64", f"distinct targets, call {call}")
+        assert not fn.caching, f"call {call}: still caching after {fn.unused} unused rows"
+    rows = lambda: sum(key[0] == id(model) for key in signals._ROWS)  # noqa: E731 - the model's cached rows
+    assert not fn.caching and rows() == 0 and model not in signals._SNAPSHOTS
+    targets = np.array([0, 1, 0, 1, 1, 0, 0, 1])  # two targets over eight rows: shared
+    maps = explainer.explain(x, targets).numpy()
+    assert fn.caching and rows() > 0 and model in signals._SNAPSHOTS
+    assert_maps_close(maps, _want(model, x=x, targets=targets), "float64", "caching again")
+    again = explainer.explain(x[::-1], targets).numpy()
+    assert_maps_close(again, _want(model, x=x[::-1], targets=targets), "float64", "served again")
