@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from . import inputs as io
-from . import distributed, operators, signals, traced
+from . import distributed, operators, scores, signals, traced
 from . import built
 from .models import fingerprint, model_dtype
 from .outputs import Collector, aligned_empty, to_tensor
@@ -221,8 +221,8 @@ class Explainer:
                 self.frontier = fn.frontier.describe()
             return _written(maps, into)
         except tf.errors.InvalidArgumentError as err:
-            if traced.SCORES_LENGTH in err.message:  # the run-time check of a length unknown at trace time
-                got = re.search(r"\[([^\]]*)\]", err.message.split(traced.SCORES_LENGTH)[1])
+            if scores.SCORES_LENGTH in err.message:  # the run-time check of a length unknown at trace time
+                got = re.search(r"\[([^\]]*)\]", err.message.split(scores.SCORES_LENGTH)[1])
                 raise ValueError(f"operator: must return one scalar per sample, shape ({x_specs[0].shape[0]},), "
                                  f"got shape [{got.group(1) if got else '?'}] on a batch of these inputs") from None
             lines = [line for line in err.message.splitlines() if line.strip() and "Graph execution" not in line]

@@ -31,6 +31,7 @@ import tensorflow as tf
 
 from . import frontier as frontiers
 from . import rules, signals
+from . import scores as operator_scores
 from .models import cut
 from .override import override
 from .signature import signature
@@ -131,9 +132,9 @@ def maps_function(model, output_layer, version, rule, operator, x_specs, y_spec)
         def maps(xs, y):
             graph = tf.compat.v1.get_default_graph()
             with override(rule) as trace:
-                scores, called = _operator_scores(operator, forward, sig.model_inputs(xs), y)
-                scores = _scores_tensor(scores)
-                known = _scores_checked(scores.shape, xs[0].shape[0])  # a static length is checked here
+                scores, called = operator_scores.call(operator, forward, sig.model_inputs(xs), y)
+                scores = operator_scores.dense(scores)
+                known = operator_scores.static_length_checked(scores.shape, xs[0].shape[0])  # static: checked now
                 relus = rules.forward_ops(graph, rules.RELU_OPS, xs, scores)
                 others = rules.forward_ops(graph, NON_RELU_OPS, xs, scores)
                 grads = tf.gradients(tf.reduce_sum(scores), xs)
@@ -141,7 +142,7 @@ def maps_function(model, output_layer, version, rule, operator, x_specs, y_spec)
                 # A length known only at run time (a mask of the data, say) is checked by every
                 # batch. Only then: the check makes the whole forward pass a dependency and stops
                 # TensorFlow from pruning what DeconvNet's backward pass ignores.
-                grads = _checked_per_batch(grads, scores, xs[0].shape[0])
+                grads = operator_scores.checked_per_batch(grads, scores, xs[0].shape[0])
             traced.record = _record(trace, relus, others)
             missing = [name for name, g in zip(sig.names, grads) if g is None]
             if missing and not called:
@@ -162,91 +163,6 @@ def maps_function(model, output_layer, version, rule, operator, x_specs, y_spec)
         return traced
 
     return _cached(model, (version, output_layer, rule, operator, tuple(x_specs), y_spec), build)
-
-
-#: Marks the run-time failure of the scores' length check (:func:`_checked_per_batch`).
-SCORES_LENGTH = "refdeconv: the scores of the operator, one per sample, have shape"
-
-
-def _checked_per_batch(grads: list, scores, n: int) -> list:
-    """``grads`` behind a run-time check that ``scores`` has shape ``(n,)``."""
-    shape = tf.shape(scores)
-    ok = tf.logical_and(tf.equal(tf.rank(scores), 1), tf.reduce_all(tf.equal(shape, n)))
-    with tf.control_dependencies([tf.debugging.Assert(ok, [SCORES_LENGTH, shape])]):
-        return [tf.identity(g) for g in grads]
-
-
-def _operator_scores(operator, forward, inputs, y):
-    """``(operator(f, inputs, y), whether it called f)``, traced; a failure of the operator's own code
-    named as the operator's.
-
-    Raises
-    ------
-    TypeError, ValueError
-        The operator failed (a shape mismatch, an index out of range, any exception of its own
-        code): ``TypeError`` for its ``TypeError``, ``ValueError`` for any other, naming the
-        operator and the shapes it was called on. A failure of the model itself, inside
-        ``f(x)``, is raised unchanged.
-    """
-    failed, called = [], []
-
-    def f(t):
-        called.append(True)
-        try:
-            return forward(t, training=False)
-        except Exception as err:
-            failed.append(err)
-            raise
-
-    try:
-        return operator(f, inputs, y), bool(called)
-    except Exception as err:
-        if any(err is e for e in failed):
-            raise
-        shapes = [tuple(t.shape) for t in tf.nest.flatten(inputs)]
-        message = (f"operator: failed when called as operator(f, x, y) on inputs of shape "
-                   f"{shapes[0] if len(shapes) == 1 else shapes} and targets of shape {tuple(y.shape)}: "
-                   f"{type(err).__name__}: {err}")
-        raise (TypeError if isinstance(err, TypeError) else ValueError)(message) from err
-
-
-def _scores_tensor(scores) -> tf.Tensor:
-    """The operator's output as a dense tensor.
-
-    Raises
-    ------
-    TypeError
-        ``None`` (a function that forgot to return), a ragged or sparse tensor, anything not a
-        tensor, or a tensor not of floating point (integer, boolean, complex, string).
-    """
-    if scores is None or isinstance(scores, (tf.RaggedTensor, tf.SparseTensor)):
-        raise TypeError(f"operator: must return a dense tensor of one scalar per sample, shape (N,), "
-                        f"got {type(scores).__name__}")
-    try:
-        tensor = tf.convert_to_tensor(scores)
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"operator: must return a tensor of one scalar per sample, shape (N,), got "
-                        f"{type(scores).__name__}: {err}") from None
-    if not tensor.dtype.is_floating:
-        raise TypeError(f"operator: must return real floating-point scores (the model's dtype), got {tensor.dtype.name}: "
-                        "an integer, boolean, complex or string score has no gradient to explain")
-    return tensor
-
-
-def _scores_checked(shape: tf.TensorShape, n: int) -> bool:
-    """Whether scores of static ``shape`` are one per sample of a batch of ``n``: ``True``; ``False``
-    when their length is only known at run time (then checked by every batch, in the graph).
-
-    Raises
-    ------
-    ValueError
-        Not of rank 1, or of another static length: the operator does not return one scalar per sample.
-    """
-    if shape.rank is None or (shape.rank == 1 and shape[0] is None):
-        return False
-    if shape.rank != 1 or shape[0] != n:
-        raise ValueError(f"operator: must return one scalar per sample, shape ({n},), got shape {tuple(shape)}")
-    return True
 
 
 def _frontier(graph, xs, y, grads) -> frontiers.Frontier:
