@@ -89,8 +89,7 @@ def _store(model, traced, rows: np.ndarray, signals: list) -> int:
 def _account(model, traced, added: int, rows: int) -> None:
     """Stop caching from whole passes when it does not pay (:data:`GIVE_UP_BATCHES`)."""
     traced.unused = 0 if added < rows else traced.unused + added  # a row cached already: targets repeat
-    if traced.unused >= GIVE_UP_BATCHES * traced.batch:
-        traced.caching = False
+    if not traced.caching:
         _forget(model, traced)
 
 
@@ -248,7 +247,7 @@ def prefetch(model, traced, rows: np.ndarray) -> None:
         out = traced.above(tf.constant(padded), *traced.folds)
         with _LOCK:
             _store(model, traced, chunk, [np.asarray(s)[:len(chunk)] for s in out])
-            traced.caching, traced.unused = True, 0  # targets repeat within the call: caching pays
+            traced.unused = 0  # targets repeat within the call: caching pays
 
 
 def cached_bytes() -> int:

@@ -63,8 +63,13 @@ class Traced:
     signals_are_maps: bool = False  # the frontier is the maps themselves: nothing below it
     separable: bool | None = None  # signals computed row by row (checked before the first cached map)
     calls: int = 0  # explain calls that used it: its parts around the frontier are pruned from the second on
-    caching: bool = True  # whole passes cache their rows' signals (signals.GIVE_UP_BATCHES)
     unused: int = 0  # rows cached since a cached row was last used
+
+    @property
+    def caching(self) -> bool:
+        """Whether whole passes cache their rows' signals: until :data:`.signals.GIVE_UP_BATCHES`
+        batches' worth went unused."""
+        return self.unused < signals.GIVE_UP_BATCHES * self.batch
 
 
 def _cached(model, key, build) -> Traced:
