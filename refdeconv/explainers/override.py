@@ -42,7 +42,10 @@ nested models, and it must clone the model. An op-type override alone was
 rejected too: it misses the capped and thresholded forms.
 
 The forward pass is never changed, nor is the user's model: only gradient
-functions differ, and only inside refdeconv's own traced function.
+functions differ, and only inside refdeconv's own traced function. Besides the
+ReLUs', one other gradient is dispatched there: the input-gradient of strided
+convolutions of few channels, computed by another kernel for speed, the same
+linear map (:mod:`refdeconv.explainers.polyphase`).
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ import threading
 
 import tensorflow as tf
 
-from . import rules
+from . import polyphase, rules
 from .rules import FAMILY_SCOPE, NOT_A_RELU_SCOPE, SIGNALS, Trace, current
 
 _LOCK = threading.Lock()
@@ -194,6 +197,7 @@ def override(rule: str):
     thread, and restored when the last one ends, also when the traced code raises.
     """
     rules.install_op_hooks()
+    polyphase.install()
     _enter_patches()
     try:
         with rules.active(Trace(rule)) as trace:
