@@ -11,6 +11,7 @@ DeconvNet's ReLU rule is the gradient's   ``refdeconv.reference.rules.RULES``   
 DeconvNet's ReLU rule is the gradient's   ``refdeconv.explainers.rules.SIGNALS`` (TensorFlow)     P1, P4, P5
 ties go to the *last* maximum             ``refdeconv.reference.pooling.switch_index`` P3
 overlapping windows overwrite, not add    ``windows_adjoint`` of the reference ops     P2, P3
+phase kernels flipped (correlation)       ``refdeconv.explainers.polyphase``           P12
 ========================================= ============================================ ==================
 
 As in HIPS/autograd's ``test_tests.py``: a check that cannot fail proves nothing.
@@ -23,6 +24,7 @@ import p02_transposed_filters_adjoint as p02
 import p03_unpooling_is_maxpool_vjp as p03
 import p04_one_hidden_layer_closed_form as p04
 import p05_no_maxpool_input_free as p05
+import p12_polyphase_adjoint as p12
 import tensorflow as tf
 from _common import np, pytest
 
@@ -30,6 +32,7 @@ import refdeconv.reference.linear
 import refdeconv.reference.pooling
 import refdeconv.reference.rules
 import refdeconv.explainers.rules
+from refdeconv.explainers import polyphase
 
 
 def rule_checks(impl: str) -> list:
@@ -105,6 +108,16 @@ def test_overwriting_overlaps_is_caught(monkeypatch):
     assert_all_pass(checks)
     monkeypatch.setattr(refdeconv.reference.linear, "windows_adjoint", overwriting_adjoint)
     monkeypatch.setattr(refdeconv.reference.pooling, "windows_adjoint", overwriting_adjoint)
+    assert_all_fail(checks)
+
+
+def test_flipped_phase_kernels_are_caught(monkeypatch):
+    checks = [lambda case=case: p12.check_phases(case) for case in p12.CASES[:2]]
+    checks += [lambda case=case: p12.check_integers_bitwise(case) for case in p12.CASES[:2]]
+    assert_all_pass(checks)
+    correct = polyphase.input_gradient
+    monkeypatch.setattr(polyphase, "input_gradient",
+                        lambda u, kernel, *rest: correct(u, tf.reverse(kernel, [0, 1]), *rest))
     assert_all_fail(checks)
 
 

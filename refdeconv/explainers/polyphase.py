@@ -120,6 +120,7 @@ def input_gradient(u, kernel, extent: tuple, strides: tuple, pads: tuple):
     them (a depth-to-space) gives the padded input's gradient, cropped to the input. It makes
     ``ceil(K1 / s1) ceil(K2 / s2) s1 s2 / (K1 K2)`` times the multiplications of the direct
     product (1.3 for the ``7 x 7`` stride-2 stem), in a kernel that produces ``s1 s2 C`` channels.
+    Derived and checked in ``proofs/p12_polyphase_adjoint.py``.
     """
     (k1, k2, c, f), (s1, s2) = kernel.shape, strides
     (h, w), ((top, _), (left, _)) = extent, pads
