@@ -27,6 +27,7 @@ import threading
 from dataclasses import dataclass, field
 
 import tensorflow as tf
+from tensorflow.python.eager.polymorphic_function import concrete_function
 from tensorflow.python.framework import ops as tf_ops
 
 #: Rule -> backward signal at a ReLU, ``f(u, active)``; ``active()`` builds the
@@ -105,6 +106,14 @@ def install_op_hooks() -> None:
     graph's ``gradient_override_map``, it reaches ReLUs in every function graph that
     ``tf.gradients`` differentiates: ``while`` loop bodies (recurrent layers with
     ``unroll=False``), ``cond`` branches, nested ``tf.function`` calls.
+
+    Nested ``tf.function`` calls need one more dispatch: TensorFlow builds the backward function
+    of a called concrete function once and caches it on that function, whichever gradient
+    functions were in force then. So inside a refdeconv trace the pair is built anew and not
+    cached, and outside one TensorFlow's cache is used as ever: a backward pass built under one
+    rule never serves another rule, or the user's own ``tf.gradients`` (measured before this
+    dispatch: a ``Gradient`` explainer after a ``DeconvNet`` one got DeconvNet's maps, and so did
+    the user's ``tf.gradients`` of the model).
     """
     with _LOCK:
         if _HOOKED:
@@ -113,6 +122,18 @@ def install_op_hooks() -> None:
         for op_type in RELU_OPS:
             _HOOKED[op_type] = registry[op_type]["type"]
             registry[op_type]["type"] = _hook(op_type, _HOOKED[op_type])
+        pairs = concrete_function._DelayedRewriteGradientFunctions  # noqa: SLF001
+        _HOOKED["forward_backward"] = pairs.forward_backward
+        pairs.forward_backward = _forward_backward
+
+
+def _forward_backward(self, num_doutputs=None):
+    """A called function's forward and backward pair: TensorFlow's cached one outside a refdeconv
+    trace, one built for this trace inside it (its gradients under the trace's rule, its ReLUs
+    recorded as reached)."""
+    if current() is None:
+        return _HOOKED["forward_backward"](self, num_doutputs)
+    return self._construct_forward_backward(self._num_inference_outputs if num_doutputs is None else num_doutputs)
 
 
 def _called_graphs(op, library: dict) -> list:
