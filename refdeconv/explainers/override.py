@@ -72,6 +72,10 @@ def family_relu(z, max_value, threshold, forward, trace: Trace):
     (``Greater``; ``clip_by_value`` passes the gradient at the cap), except the
     fused ``Relu6`` (``max_value = 6`` without threshold), inactive at 6.
     The entry recorded for it is marked reached only when TensorFlow builds its backward pass.
+    The backward pass is chosen when it is built, not when the forward pass is traced: a nested
+    ``tf.function`` traced during one trace keeps this forward pass, and a backward pass built
+    later, in another trace or outside any (the user's own gradients), gets that trace's rule or
+    Keras's ordinary gradient.
     """
     entry = {"op": tf.get_current_name_scope() or "<top>",
              "type": f"ReLU(max_value={max_value}, threshold={threshold})", "rule": "not reached"}
@@ -86,9 +90,15 @@ def family_relu(z, max_value, threshold, forward, trace: Trace):
                 on = tf.logical_and(on, z < max_value if fused else z <= max_value)
             return on
 
-        def backward(u):
-            entry["rule"] = trace.rule
-            return SIGNALS[trace.rule](u, active)
+        def backward(u):  # built where TensorFlow asks for it: maybe in another trace, or outside any
+            now = current()
+            if now is None or now.rule == "gradient":
+                return u * tf.cast(active(), u.dtype)  # the gradient of Keras's own ops
+            if now is trace:
+                entry["rule"] = trace.rule
+            else:  # a nested tf.function traced in an earlier trace
+                now.routed.append({**entry, "rule": now.rule})
+            return SIGNALS[now.rule](u, active)
 
         with tf.name_scope(FAMILY_SCOPE):  # its inner Relu op is not a ReLU of its own
             y = forward(z)
