@@ -62,11 +62,19 @@ class Explainer:
         (:meth:`refdeconv.explainers.frontier.Frontier.describe`): ``used``,
         ``reason`` (why not), the frontier ``tensors`` and their per-sample
         ``shapes``, ``bytes_per_target`` cached, and the work above it and in all.
+
+    Raises
+    ------
+    RuntimeError
+        Before anything else, where ``tf.compat.v1.disable_eager_execution()`` was
+        called in this process: refdeconv needs eager execution (run it in a
+        separate process).
     """
 
     rule = "gradient"
 
     def __init__(self, model, output_layer=None, batch_size=32, operator=None, strategy=None):
+        _require_eager()
         self.dtype = model_dtype(model)  # raises TypeError for a non-Keras model
         self.strategy = distributed.resolve(strategy, model)
         self.model, self.output_layer = model, output_layer
@@ -117,6 +125,7 @@ class Explainer:
             Naming the argument (``inputs``, ``targets``, ``model``, ``operator``)
             and what was expected; the model is left as it was.
         """
+        _require_eager()
         self._refresh()
         signals.check_weights(self.model)
         self._recorded = None
@@ -245,6 +254,21 @@ class Explainer:
                           f"tf.custom_gradient) did not get the {self.rule} rule: {', '.join(missed)}", stacklevel=4)
         if not any(e["rule"] in (self.rule, "not reached") for e in record):
             warnings.warn(f"{name}: the model has no ReLU, so {self.rule} equals the plain gradient here", stacklevel=4)
+
+
+def _require_eager() -> None:
+    """``RuntimeError`` where ``tf.compat.v1.disable_eager_execution()`` was called in this process.
+
+    ``executing_eagerly_outside_functions``, not ``executing_eagerly`` (which is False inside any
+    ``tf.function``, e.g. when an explainer is built inside a user's traced code).
+    """
+    if not tf.compat.v1.executing_eagerly_outside_functions():
+        raise RuntimeError(
+            "refdeconv needs TensorFlow 2's eager execution, which tf.compat.v1.disable_eager_execution() has "
+            "turned off in this process (iNNvestigate and some SHAP explainers do so), and Keras 3 does not run in "
+            "graph mode. Eager execution cannot be turned back on in a process: run refdeconv in a separate "
+            "process, e.g. multiprocessing with the 'spawn' start method (multiprocessing.get_context('spawn')) "
+            "or a subprocess.")
 
 
 def _written(maps: list, into: list | None) -> list:
