@@ -8,11 +8,11 @@ windowed cross-correlations), so their vector-Jacobian products are the adjoints
   (``tf.nn.depthwise_conv2d``'s order);
 - ``SeparableConv1D/2D`` is that depthwise convolution (no bias) followed by a ``1 x 1``
   pointwise convolution carrying the bias (``tf.nn.separable_conv2d``);
-- ``Conv1DTranspose/2DTranspose`` is :class:`ConvTranspose`: the forward pass of a transposed
+- ``Conv1DTranspose/2DTranspose/3DTranspose`` is :class:`ConvTranspose`: the forward pass of a transposed
   convolution is the adjoint of the convolution whose kernel it holds, and its adjoint is that
   convolution (``tf.nn.conv_transpose`` is ``conv2d_backprop_input``).
 
-Grouped ``Conv1D/2D`` and ``Conv1D`` with ``padding="causal"`` are ``linear.Conv`` itself
+``Conv1D/2D/3D`` (grouped or not) and ``Conv1D`` with ``padding="causal"`` are ``linear.Conv`` itself
 (translated in :mod:`~refdeconv.reference.layers`).
 """
 
@@ -52,14 +52,15 @@ def transpose_extent(n: int, k: int, stride: int, dilation: int, pad: str, outpu
 
 
 class ConvTranspose:
-    """Transposed convolution of NHWC or NWC input: ``y = A^T x + b`` where ``A`` is the
-    convolution with the layer's ``(kh, kw, filters, C)`` kernel, from ``filters`` channels on
-    the output grid to the input's ``C`` channels.
+    """Transposed convolution of channels-last input (NWC, NHWC, NDHWC): ``y = A^T x + b``
+    where ``A`` is the convolution with the layer's ``(*size, filters, C)`` kernel, from
+    ``filters`` channels on the output grid to the input's ``C`` channels.
 
     Parameters
     ----------
     kernel : ndarray
-        ``(kh, kw, filters, C)`` or ``(kw, filters, C)`` (Keras's transposed kernel layout).
+        ``(*size, filters, C)`` (Keras's transposed kernel layout: ``(kw, filters, C)``,
+        ``(kh, kw, filters, C)``, ``(kd, kh, kw, filters, C)``).
     bias : ndarray ``(filters,)`` or None
     strides, dilation : tuple of int
     padding : {"valid", "same"}
@@ -86,12 +87,12 @@ class ConvTranspose:
         Raises ``ValueError`` when ``A`` does not map that extent back to ``spatial`` (Keras's
         ``"same"`` rule with ``output_padding`` can give such extents; TensorFlow then fails).
         """
-        rank, g = len(spatial), self.conv.geometry
+        g = self.conv.geometry
         out = tuple(
             transpose_extent(n, k, s, d, self.padding, p)
-            for n, k, s, d, p in zip(spatial, g.size[-rank:], g.strides[-rank:], g.dilation[-rank:], self.output_padding)
+            for n, k, s, d, p in zip(spatial, g.size, g.strides, g.dilation, self.output_padding)
         )
-        if g.plan(((1,) + out)[-2:])[0][-rank:] != tuple(spatial):
+        if g.plan(out)[0] != tuple(spatial):
             raise ValueError(f"output extent {out} is not the transpose of input extent {tuple(spatial)}")
         return out
 
@@ -166,5 +167,5 @@ def _transpose(layer, input_shapes):
 TRANSLATIONS = {
     L.DepthwiseConv1D: _depthwise_layer, L.DepthwiseConv2D: _depthwise_layer,
     L.SeparableConv1D: _separable_layer, L.SeparableConv2D: _separable_layer,
-    L.Conv1DTranspose: _transpose, L.Conv2DTranspose: _transpose,
+    L.Conv1DTranspose: _transpose, L.Conv2DTranspose: _transpose, L.Conv3DTranspose: _transpose,
 }

@@ -3,8 +3,8 @@
 Every operation here is ``y = A x + b`` for a fixed linear map ``A``; its
 vector-Jacobian product is ``A^T u`` whatever the rule (DeconvNet filters with
 the transposed filters, exactly as backpropagation does). Layouts are
-TensorFlow's: NHWC activations, HWIO convolution kernels, ``(in, out)`` dense
-kernels.
+TensorFlow's: channels-last activations (NWC, NHWC, NDHWC), WIO/HWIO/DHWIO
+convolution kernels, ``(in, out)`` dense kernels.
 
 All operations share one interface: ``forward(*inputs) -> output`` and
 ``vjp(u, inputs, output, rule) -> tuple`` (one array per input). They hold
@@ -35,16 +35,17 @@ class Dense:
 
 
 class Conv:
-    """Convolution (cross-correlation, as TensorFlow) of NHWC or NWC input with a
-    HWIO (or WIO) kernel; strides, dilation, ``"valid"``/``"same"``/``"causal"``
-    padding, and ``groups``.
+    """Convolution (cross-correlation, as TensorFlow) of channels-last input with ``r`` spatial
+    axes (``(N, W, C)``, ``(N, H, W, C)``, ``(N, D, H, W, C)``) and a kernel of TensorFlow's layout
+    (WIO, HWIO, DHWIO); strides, dilation, ``"valid"``/``"same"``/``"causal"`` padding, and ``groups``.
 
     Parameters
     ----------
     kernel : ndarray
-        ``(kh, kw, C / groups, O)`` (or ``(kw, C / groups, O)`` for 1-D input).
+        ``(*size, C / groups, O)``: ``r`` window axes, then input and output channels.
     bias : ndarray ``(O,)`` or None
     strides, dilation : tuple of int
+        One entry per spatial axis.
     padding : {"valid", "same", "causal"}
         See :class:`~refdeconv.reference.windows.Geometry`.
     groups : int
@@ -55,8 +56,8 @@ class Conv:
 
     Notes
     -----
-    With ``W(x)`` the ``(N, Ho, Wo, K, C)`` windows of ``x`` split into the
-    groups' ``(N Ho Wo, K C_g)`` matrices ``W_g`` and the kernel into the
+    With ``W(x)`` the ``(N, *out, K, C)`` windows of ``x`` split into the
+    groups' ``(N prod(out), K C_g)`` matrices ``W_g`` and the kernel into the
     groups' ``(K C_g, O_g)`` matrices ``M_g``, the forward pass is
     ``y_g = W_g(x) M_g + b_g`` and the adjoint is ``x* = W^T(u_g M_g^T)``: the
     transposed filters applied to ``u`` and scattered back through the same
@@ -65,39 +66,30 @@ class Conv:
     """
 
     def __init__(self, kernel, bias, strides, padding, dilation, groups: int = 1):
-        self.one_d = kernel.ndim == 3
-        if self.one_d:
-            kernel, strides, dilation = kernel[None], (1, *strides), (1, *dilation)
-        kh, kw, per_group, filters = kernel.shape
-        self.geometry = Geometry((kh, kw), tuple(strides), padding, tuple(dilation))
+        *size, per_group, filters = kernel.shape
+        self.geometry = Geometry(tuple(size), tuple(strides), padding, tuple(dilation))
         # (G, K C_g, O_g): group g's kernel matrix; output channel g O_g + o.
-        self.matrices = kernel.reshape(kh * kw * per_group, groups, filters // groups).transpose(1, 0, 2)
+        self.matrices = kernel.reshape(-1, groups, filters // groups).transpose(1, 0, 2)
         self.channels, self.bias = per_group * groups, bias
 
     def forward(self, x):
         """``y_g = W_g(x) M_g + b_g``: windows times each group's kernel matrix."""
-        x4 = x[:, None] if self.one_d else x
-        w = windows(x4, self.geometry)
+        w = windows(x, self.geometry)
         groups, rows, per_group_out = self.matrices.shape
-        cells = w.shape[:3]
-        w = w.reshape(-1, w.shape[3], groups, self.channels // groups).transpose(2, 0, 1, 3)
+        cells = w.shape[:-2]
+        w = w.reshape(-1, w.shape[-2], groups, self.channels // groups).transpose(2, 0, 1, 3)
         y = (w.reshape(groups, -1, rows) @ self.matrices).transpose(1, 0, 2)
         y = y.reshape(*cells, groups * per_group_out)  # explicit size: empty outputs too
-        if self.bias is not None:
-            y = y + self.bias
-        return y[:, 0] if self.one_d else y
+        return y if self.bias is None else y + self.bias
 
     def transpose(self, u, extent):
-        """``x* = W^T(u_g M_g^T)`` onto an input of spatial ``extent`` (``(W,)`` or ``(H, W)``)."""
-        u4 = u[:, None] if self.one_d else u
-        extent = (1, *extent) if self.one_d else tuple(extent)
+        """``x* = W^T(u_g M_g^T)`` onto an input of spatial ``extent`` (one entry per spatial axis)."""
         groups, _, per_group_out = self.matrices.shape
-        cells = u4.shape[:3]
-        ug = u4.reshape(-1, groups, per_group_out).transpose(1, 0, 2)
-        w = (ug @ self.matrices.transpose(0, 2, 1)).reshape(groups, -1, len(self.geometry.offsets()), self.channels // groups)
-        w = w.transpose(1, 2, 0, 3).reshape(*cells, len(self.geometry.offsets()), self.channels)
-        g = windows_adjoint(w, self.geometry, extent)
-        return g[:, 0] if self.one_d else g
+        taps, cells = len(self.geometry.offsets()), u.shape[:-1]
+        ug = u.reshape(-1, groups, per_group_out).transpose(1, 0, 2)
+        w = (ug @ self.matrices.transpose(0, 2, 1)).reshape(groups, -1, taps, self.channels // groups)
+        w = w.transpose(1, 2, 0, 3).reshape(*cells, taps, self.channels)
+        return windows_adjoint(w, self.geometry, tuple(extent))
 
     def vjp(self, u, inputs, output, rule):
         """``x* = W^T(u_g M_g^T)``: transposed filters, scattered back through the windows."""

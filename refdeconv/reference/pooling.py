@@ -2,10 +2,13 @@
 
 Max-pooling's backward pass is Zeiler & Fergus's *unpooling through switches*:
 each window's signal goes to the position that won the window in the forward
-pass. When several positions tie for the maximum, TensorFlow on CPU sends it
-to the first of them in row-major order within the window (measured on
-TensorFlow 2.21, oneDNN on and off); overlapping windows accumulate.
-:func:`switch_index` is that rule, in one place.
+pass. When several positions tie for the maximum, the signal goes to the first
+of them in row-major order within the window (over ``(w)``, ``(h, w)`` or
+``(d, h, w)``); overlapping windows accumulate. :func:`switch_index` is that
+rule, in one place, for 1-, 2- and 3-D pooling alike. It is TensorFlow's CPU
+rule for 1-D and 2-D pools (measured on TensorFlow 2.21, oneDNN on and off),
+and refdeconv's convention for 3-D ones: TensorFlow's ``MaxPool3D`` gradient
+with oneDNN off sends the signal to every tied maximum (DESIGN.md §3).
 
 Global max-pooling is not a windowed max-pool in TensorFlow: it is
 ``reduce_max``, whose gradient splits the signal equally among tied maxima.
@@ -20,13 +23,20 @@ from .windows import Geometry, windows, windows_adjoint
 
 
 def switch_index(window_values: np.ndarray) -> np.ndarray:
-    """Index of the switch along axis 3 of ``(N, Ho, Wo, K, C)`` windows: the
+    """Index of the switch along the window axis (``-2``) of ``(N, *out, K, C)`` windows: the
     first maximum in row-major window order (``np.argmax`` returns the first)."""
-    return np.argmax(window_values, axis=3)
+    return np.argmax(window_values, axis=-2)
 
 
 class _Pool:
-    """Shared geometry of 1-D (``(N, T, C)``) and 2-D (``(N, H, W, C)``) pooling."""
+    """Shared geometry of 1-D (``(N, T, C)``), 2-D (``(N, H, W, C)``) and 3-D
+    (``(N, D, H, W, C)``) pooling.
+
+    A 1-D pool reads its input as ``(N, 1, T, C)`` (``H = 1``, a ``(1, k)`` window): its
+    windows, :func:`~refdeconv.reference.windows.windows` of the lifted input with
+    :attr:`geometry`, are then laid out as a 2-D pool's, which
+    :mod:`refdeconv.conformance.maxima` relies on (``one_d`` tells it to lift).
+    """
 
     def __init__(self, pool_size, strides, padding):
         self.one_d = len(pool_size) == 1
@@ -46,23 +56,23 @@ class MaxPool(_Pool):
 
     Notes
     -----
-    With ``s(n, h, w, c)`` the switch of window ``(h, w)``, the forward pass is
-    ``y[n, h, w, c] = x[n, s, c]`` and the vector-Jacobian product is
-    ``x*[n, p, c] = sum over windows (h, w) whose switch is p of u[n, h, w, c]``.
+    With ``s(n, p, c)`` the switch of the window at output position ``p``, the forward pass is
+    ``y[n, p, c] = x[n, s, c]`` and the vector-Jacobian product is
+    ``x*[n, q, c] = sum over windows p whose switch is q of u[n, p, c]``.
     Padding holds ``-inf`` and never wins.
     """
 
     def forward(self, x):
         """The maximum of each window (padding never wins)."""
-        return self._drop(windows(self._lift(x), self.geometry, fill=-np.inf).max(axis=3))
+        return self._drop(windows(self._lift(x), self.geometry, fill=-np.inf).max(axis=-2))
 
     def vjp(self, u, inputs, output, rule):
         """Unpooling: each window's ``u`` sent to its switch, overlaps accumulated."""
-        x4 = self._lift(inputs[0])
-        w = windows(x4, self.geometry, fill=-np.inf)
-        k = np.arange(w.shape[3])[:, None]
-        hits = k == switch_index(w)[:, :, :, None, :]
-        g = windows_adjoint(hits * self._lift(u)[:, :, :, None, :], self.geometry, x4.shape[1:3])
+        x = self._lift(inputs[0])
+        w = windows(x, self.geometry, fill=-np.inf)
+        k = np.arange(w.shape[-2])[:, None]
+        hits = k == switch_index(w)[..., None, :]
+        g = windows_adjoint(hits * self._lift(u)[..., None, :], self.geometry, x.shape[1:-1])
         return (self._drop(g),)
 
 
@@ -72,20 +82,20 @@ class AvgPool(_Pool):
 
     def _count(self, extent):
         ones = np.ones((1, *extent, 1))
-        return windows(ones, self.geometry).sum(axis=3)
+        return windows(ones, self.geometry).sum(axis=-2)
 
     def forward(self, x):
         """The mean of each window's real (non-padding) positions."""
-        x4 = self._lift(x)
-        return self._drop(windows(x4, self.geometry).sum(axis=3) / self._count(x4.shape[1:3]))
+        x = self._lift(x)
+        return self._drop(windows(x, self.geometry).sum(axis=-2) / self._count(x.shape[1:-1]))
 
     def vjp(self, u, inputs, output, rule):
         """``u / count`` spread over each window's positions, overlaps accumulated."""
-        x4 = self._lift(inputs[0])
-        share = self._lift(u) / self._count(x4.shape[1:3])
+        x = self._lift(inputs[0])
+        share = self._lift(u) / self._count(x.shape[1:-1])
         k = len(self.geometry.offsets())
-        spread = np.broadcast_to(share[:, :, :, None, :], (*share.shape[:3], k, share.shape[3]))
-        return (self._drop(windows_adjoint(spread, self.geometry, x4.shape[1:3])),)
+        spread = np.broadcast_to(share[..., None, :], (*share.shape[:-1], k, share.shape[-1]))
+        return (self._drop(windows_adjoint(spread, self.geometry, x.shape[1:-1])),)
 
 
 class GlobalAvgPool:

@@ -1,19 +1,18 @@
-"""Sliding windows over NHWC arrays, and their adjoint: the one geometry that
-convolution and pooling share.
+"""Sliding windows over channels-last arrays of any number of spatial axes, and their adjoint:
+the one geometry that convolution and pooling share, in 1-, 2- and 3-D.
 
-A window operation reads, for every output position, ``K = kh * kw`` input
-positions. :func:`windows` gathers them into a ``(N, Ho, Wo, K, C)`` array, one
-strided slice per kernel offset; :func:`windows_adjoint` scatter-adds such an
-array back onto the input grid through the same slices. Convolution, max- and
-average-pooling are then a reduction over the ``K`` axis, and their
-vector-Jacobian products are the adjoint of that reduction followed by
-:func:`windows_adjoint`.
-
-One-dimensional operations use the same code with ``H = 1``.
+A window operation reads, for every output position, ``K = k_1 k_2 ... k_r`` input
+positions (``r`` spatial axes: ``(N, W, C)``, ``(N, H, W, C)``, ``(N, D, H, W, C)``).
+:func:`windows` gathers them into an ``(N, *out, K, C)`` array, one strided slice per
+kernel offset; :func:`windows_adjoint` scatter-adds such an array back onto the input grid
+through the same slices. Convolution, max- and average-pooling are then a reduction over
+the ``K`` axis (axis ``-2``), and their vector-Jacobian products are the adjoint of that
+reduction followed by :func:`windows_adjoint`.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -22,40 +21,43 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Geometry:
-    """Window size, strides, dilation and padding of a 2-D window operation.
+    """Window size, strides, dilation and padding of a window operation over ``r`` spatial axes.
 
     Parameters
     ----------
     size : tuple of int
-        Window (kernel or pool) size ``(kh, kw)``.
+        Window (kernel or pool) size, one entry per spatial axis (``(kh, kw)`` in 2-D).
     strides : tuple of int
-        Step between windows ``(sh, sw)``.
+        Step between windows, per spatial axis.
     padding : {"valid", "same", "causal"}
         TensorFlow's padding scheme, or Keras's causal padding.
     dilation : tuple of int, optional
-        Gap between window taps ``(dh, dw)``; pooling uses ``(1, 1)``.
+        Gap between window taps, per spatial axis; ``None`` (pooling) means all ones.
 
     Notes
     -----
-    For an input extent ``n``, effective window ``e = (k - 1) d + 1`` and
-    stride ``s``, TensorFlow's output extent is ``floor((n - e) / s) + 1`` with
-    ``"valid"`` and ``ceil(n / s)`` with ``"same"``. With ``"same"`` the total
-    padding is ``max((out - 1) s + e - n, 0)``, of which ``floor(total / 2)``
-    goes before the data and the rest after it. ``"causal"`` (Keras
-    ``Conv1D``) pads ``e - 1`` before the data and none after, then slides
-    as ``"valid"``: ``floor((n - 1) / s) + 1`` outputs, output ``t`` reading
-    inputs up to ``t s`` only.
+    Each spatial axis is planned on its own. For an input extent ``n``, effective window
+    ``e = (k - 1) d + 1`` and stride ``s``, TensorFlow's output extent is
+    ``floor((n - e) / s) + 1`` with ``"valid"`` and ``ceil(n / s)`` with ``"same"``. With
+    ``"same"`` the total padding is ``max((out - 1) s + e - n, 0)``, of which
+    ``floor(total / 2)`` goes before the data and the rest after it. ``"causal"`` (Keras
+    ``Conv1D``) pads ``e - 1`` before the data and none after, then slides as ``"valid"``:
+    ``floor((n - 1) / s) + 1`` outputs, output ``t`` reading inputs up to ``t s`` only.
     """
 
-    size: tuple[int, int]
-    strides: tuple[int, int]
+    size: tuple[int, ...]
+    strides: tuple[int, ...]
     padding: str
-    dilation: tuple[int, int] = (1, 1)
+    dilation: tuple[int, ...] | None = None
 
-    def plan(self, extent: tuple[int, int]):
-        """Output extent and ``((top, bottom), (left, right))`` padding for an input extent."""
+    def __post_init__(self):
+        if self.dilation is None:
+            object.__setattr__(self, "dilation", (1,) * len(self.size))
+
+    def plan(self, extent: tuple[int, ...]):
+        """Output extent and one ``(before, after)`` padding pair per spatial axis for an input extent."""
         out, pads = [], []
-        for n, k, s, d in zip(extent, self.size, self.strides, self.dilation):
+        for n, k, s, d in zip(extent, self.size, self.strides, self.dilation, strict=True):
             e = (k - 1) * d + 1
             if self.padding == "valid":
                 o = (n - e) // s + 1 if n >= e else 0
@@ -71,33 +73,32 @@ class Geometry:
         return tuple(out), tuple(pads)
 
     def offsets(self):
-        """Kernel offsets ``(i, j)`` in row-major order: the order of the ``K`` axis."""
-        return [(i, j) for i in range(self.size[0]) for j in range(self.size[1])]
+        """Kernel offsets (one index per spatial axis) in row-major order: the order of the ``K`` axis."""
+        return list(itertools.product(*map(range, self.size)))
 
     def slices(self, out):
-        """One ``(rows, cols)`` slice pair of the padded input per kernel offset."""
-        (ho, wo), (sh, sw), (dh, dw) = out, self.strides, self.dilation
+        """One tuple of per-axis slices of the padded input per kernel offset."""
         return [
-            (slice(i * dh, i * dh + (ho - 1) * sh + 1, sh), slice(j * dw, j * dw + (wo - 1) * sw + 1, sw))
-            for i, j in self.offsets()
+            tuple(slice(i * d, i * d + (o - 1) * s + 1, s) for i, o, s, d in zip(offset, out, self.strides, self.dilation))
+            for offset in self.offsets()
         ]
 
 
 def windows(x: np.ndarray, geometry: Geometry, fill: float = 0.0) -> np.ndarray:
-    """Gather the windows of ``x`` (``(N, H, W, C)``) into ``(N, Ho, Wo, K, C)``.
+    """Gather the windows of ``x`` (``(N, *spatial, C)``) into ``(N, *out, K, C)``.
 
     Padding positions hold ``fill`` (0 for convolution and average pooling,
     ``-inf`` for max pooling, so that padding never wins a window).
     """
-    out, pads = geometry.plan(x.shape[1:3])
+    out, pads = geometry.plan(x.shape[1:-1])
     xp = np.pad(x, ((0, 0), *pads, (0, 0)), constant_values=fill)
     if 0 in out:
-        return np.zeros((x.shape[0], *out, len(geometry.offsets()), x.shape[3]), x.dtype)
-    return np.stack([xp[:, rows, cols, :] for rows, cols in geometry.slices(out)], axis=3)
+        return np.zeros((x.shape[0], *out, len(geometry.offsets()), x.shape[-1]), x.dtype)
+    return np.stack([xp[(slice(None), *cut)] for cut in geometry.slices(out)], axis=-2)
 
 
-def windows_adjoint(w: np.ndarray, geometry: Geometry, extent: tuple[int, int]) -> np.ndarray:
-    """Adjoint of :func:`windows` (with ``fill=0``): scatter-add ``(N, Ho, Wo, K, C)`` onto ``(N, H, W, C)``.
+def windows_adjoint(w: np.ndarray, geometry: Geometry, extent: tuple[int, ...]) -> np.ndarray:
+    """Adjoint of :func:`windows` (with ``fill=0``): scatter-add ``(N, *out, K, C)`` onto ``(N, *extent, C)``.
 
     Overlapping windows accumulate; what falls on padding is dropped.
 
@@ -107,10 +108,9 @@ def windows_adjoint(w: np.ndarray, geometry: Geometry, extent: tuple[int, int]) 
     ``w`` of matching shapes ``<windows(x), w> = <x, windows_adjoint(w)>``,
     which the test suite checks.
     """
-    out, ((top, bottom), (left, right)) = geometry.plan(extent)
-    n, c = w.shape[0], w.shape[-1]
-    grid = np.zeros((n, extent[0] + top + bottom, extent[1] + left + right, c), w.dtype)
+    out, pads = geometry.plan(extent)
+    grid = np.zeros((w.shape[0], *(n + a + b for n, (a, b) in zip(extent, pads)), w.shape[-1]), w.dtype)
     if 0 not in out:
-        for k, (rows, cols) in enumerate(geometry.slices(out)):
-            grid[:, rows, cols, :] += w[:, :, :, k, :]
-    return grid[:, top : top + extent[0], left : left + extent[1], :]
+        for k, cut in enumerate(geometry.slices(out)):
+            grid[(slice(None), *cut)] += w[..., k, :]
+    return grid[(slice(None), *(slice(a, a + n) for n, (a, _) in zip(extent, pads)))]

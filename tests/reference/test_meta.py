@@ -22,8 +22,8 @@ ORIGINAL = dict(rules.RULES)
 
 def _last_maximum(window_values):
     """A wrong tie rule: the last maximum in row-major order instead of the first."""
-    flipped = np.flip(window_values, axis=3)
-    return window_values.shape[3] - 1 - np.argmax(flipped, axis=3)
+    flipped = np.flip(window_values, axis=-2)
+    return window_values.shape[-2] - 1 - np.argmax(flipped, axis=-2)
 
 
 FAULTS = {
