@@ -43,7 +43,9 @@ rejected too: it misses the capped and thresholded forms.
 
 The forward pass is never changed, nor is the user's model: only gradient
 functions differ, and only inside refdeconv's own traced function. Besides the
-ReLUs', one other gradient is dispatched there: the input-gradient of strided
+ReLUs', two other gradients are dispatched there: max-pooling's, whose switches
+follow refdeconv's one tie rule whatever kernel runs
+(:mod:`refdeconv.explainers.switches`), and the input-gradient of strided
 convolutions of few channels, computed by another kernel for speed, the same
 linear map (:mod:`refdeconv.explainers.polyphase`).
 """
@@ -56,7 +58,7 @@ import threading
 
 import tensorflow as tf
 
-from . import polyphase, rules
+from . import polyphase, rules, switches
 from .rules import FAMILY_SCOPE, NOT_A_RELU_SCOPE, SIGNALS, Trace, current
 
 _LOCK = threading.Lock()
@@ -208,6 +210,7 @@ def override(rule: str):
     """
     rules.install_op_hooks()
     polyphase.install()
+    switches.install()
     _enter_patches()
     try:
         with rules.active(Trace(rule)) as trace:
