@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from . import inputs as io
-from . import distributed, operators, scores, signals, traced
+from . import datasets, distributed, operators, scores, signals, traced
 from . import built
 from .models import fingerprint, model_dtype
 from .outputs import Collector, aligned_empty, to_tensor
@@ -107,7 +107,10 @@ class Explainer:
             ``(N, W)``, ``(N, T, W)`` or ``(N, H, W, C)``, cast to the model's
             dtype; for a model with several inputs, a list or tuple (in the
             model's order) or a dict (keyed by input name) of them, as Keras
-            takes them; or a Dataset of ``(x, y)`` (or ``x``), batched or not.
+            takes them; or a Dataset of ``(x, y)`` (or ``x``), batched or not,
+            whose samples may differ in shape (images of several sizes,
+            ``padded_batch`` lengths): consecutive samples of the same shape
+            are explained together, at most ``batch_size`` at once.
         targets : array_like or None
             One-hot ``(N, classes)`` (the output's shape), integer labels
             ``(N,)``, or ``None`` for each input's top class. Must be ``None``
@@ -117,13 +120,20 @@ class Explainer:
         -------
         tf.Tensor, or a list, tuple or dict of them
             The maps: raw and signed, of the inputs' shapes and dtypes, in the
-            structure the inputs came in.
+            structure the inputs came in. From a Dataset whose samples differ
+            in shape, a model input's maps are a list of ``tf.Tensor`` instead,
+            one map per sample in that sample's own shape, in the Dataset's
+            order (per input for a model with several: a list only where that
+            input's shapes differ); iterating gives one map per sample either way.
 
         Raises
         ------
         TypeError, ValueError
             Naming the argument (``inputs``, ``targets``, ``model``, ``operator``)
-            and what was expected; the model is left as it was.
+            and what was expected (for a Dataset sample of a shape the model does
+            not take: its index, when it is reached); the model is left as it was.
+        RuntimeError
+            Eager execution was turned off in this process (see the class).
         """
         _require_eager()
         self._refresh()
@@ -151,9 +161,9 @@ class Explainer:
         return self._sig.dtypes[i] if self._sig.several else self.dtype
 
     def _explain_stream(self, dataset):
-        batches, pair, pack = io.batched_dataset(dataset, self.batch_size, self._sig)
+        batches, pair, pack, specs = datasets.batched_dataset(dataset, self.batch_size, lambda: self._sig)
         collectors, seen = None, 0
-        for element in io.elements(batches):  # streamed: one batch in memory at a time, plus the maps so far
+        for element in batches:  # streamed: one batch in memory at a time, plus the maps so far
             x, y = element if pair else (element, None)
             xs, y = self._checked(flatten(x, self._sig)[0], y, offset=seen)
             maps = self._batch(xs, y)
@@ -162,9 +172,9 @@ class Explainer:
                 collector.add(part)
             seen += int(xs[0].shape[0])
         if not seen:
-            return pack([tf.zeros([0, *[d or 0 for d in spec.shape[1:]]], self._dtype_of(i))
-                         for i, spec in enumerate(io.input_specs(batches, pair, self._sig))])
-        return pack([collector.tensor() for collector in collectors])
+            return pack([tf.zeros([0, *[d or 0 for d in (spec.shape if spec.shape.rank is not None else [])]],
+                                  self._dtype_of(i)) for i, spec in enumerate(specs)])
+        return pack([collector.result() for collector in collectors])
 
     def _checked(self, xs: list, targets, offset: int = 0):
         """``(xs, y)`` validated: each input against the model, targets against the output (``y`` may be None).

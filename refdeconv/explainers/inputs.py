@@ -7,8 +7,8 @@
   dtype (cast to the model's, as Keras does); for a model with several inputs a
   list, tuple or dict of them (:mod:`~refdeconv.explainers.signature`); or a
   ``tf.data.Dataset`` yielding ``(x, y)`` pairs (or ``x`` alone: top class),
-  batched or not, after any ``map``/``prefetch``/``cache``; it is streamed batch
-  by batch.
+  batched or not, whose samples may differ in shape; it is streamed batch by
+  batch (:mod:`~refdeconv.explainers.datasets`).
 - ``targets``: one-hot (or any real weighting of the outputs) of the output's
   shape ``(N, classes)``; integer class labels ``(N,)``; or ``None``, which
   explains each input's top class ``argmax f(x)``.
@@ -118,102 +118,3 @@ def targets_for(y, n: int, output_shape, strict: bool, offset: int = 0):
                              f"got {shape}")
     check_finite(y, "targets", offset)
     return y
-
-
-def _is_inputs_structure(spec, sig) -> bool:
-    """Whether a Dataset element's part ``spec`` holds the model's several inputs (a tuple, list or dict)."""
-    return sig.several and isinstance(spec, (tuple, list, dict)) and len(spec) == len(sig.names)
-
-
-def _split(spec, sig):
-    """``(x spec, pair)`` of a Dataset element: ``(x, y)`` pairs, or ``x`` alone."""
-    if sig.several:
-        if isinstance(spec, tuple) and len(spec) == 2 and _is_inputs_structure(spec[0], sig):
-            return spec[0], True
-        if _is_inputs_structure(spec, sig):
-            return spec, False
-        raise TypeError(f"inputs: for a model with inputs {sig.names}, a Dataset must yield ((x1, x2, ...), y), "
-                        f"({{name: x, ...}}, y) or the inputs alone, got elements {spec}")
-    pair = isinstance(spec, tuple)
-    if pair and len(spec) != 2:
-        raise TypeError(f"inputs: a Dataset must yield (x, y) pairs or x alone, got elements of {len(spec)} parts")
-    return (spec[0] if pair else spec), pair
-
-
-_BATCHING = {"_BatchDataset": True, "_ParallelBatchDataset": True, "_PaddedBatchDataset": True,
-             "_RebatchDataset": True, "_UnbatchDataset": False}
-
-
-def _was_batched(dataset) -> bool:
-    """Whether a Dataset's elements come from a ``batch`` (the last batching step of its pipeline,
-    through ``map``, ``prefetch``, ``cache``...); a ``drop_remainder`` batch has a static batch axis."""
-    while dataset is not None:
-        if type(dataset).__name__ in _BATCHING:
-            return _BATCHING[type(dataset).__name__]
-        dataset = getattr(dataset, "_input_dataset", None)
-    return False
-
-
-def _first_rank(dataset, pair: bool, sig) -> int | None:
-    """The rank of the first model input in a Dataset's first element (``None`` for an empty Dataset)."""
-    for element in elements(dataset.take(1)):
-        x = element[0] if pair else element
-        if sig.several:
-            x = x[sig.names[0]] if isinstance(x, dict) else x[0]
-        return len(x.shape)
-    return None
-
-
-def elements(dataset):
-    """The elements of ``dataset``, one at a time.
-
-    Raises
-    ------
-    ValueError
-        The pipeline itself failed (tensors of different shapes batched together, components of
-        different batch sizes, a ``py_function`` that raised): naming ``inputs`` and TensorFlow's reason.
-    """
-    iterator = iter(dataset)
-    while True:
-        try:
-            element = next(iterator)
-        except StopIteration:
-            return
-        except tf.errors.OpError as err:
-            reason = next((line for line in err.message.splitlines() if line.strip()), type(err).__name__)
-            raise ValueError(f"inputs: the Dataset failed to yield its next element: {reason}") from None
-        yield element
-
-
-def input_specs(dataset, pair: bool, sig) -> list:
-    """The ``TensorSpec`` of each model input in a Dataset's elements, in the model's order."""
-    x_spec = dataset.element_spec[0] if pair else dataset.element_spec
-    if not sig.several:
-        return [x_spec]
-    return [x_spec[name] for name in sig.names] if isinstance(x_spec, dict) else list(x_spec)
-
-
-def batched_dataset(dataset, batch_size, sig):
-    """``(batched dataset, pair, pack)`` from a ``tf.data.Dataset`` of ``(x, y)`` (``pair``) or ``x``.
-
-    ``x`` is one tensor, or for a model with several inputs a tuple, list or dict of them;
-    ``pack`` puts the maps back into that structure. A batched input (of the model input's
-    rank) is unbatched first, so that ``batch_size`` alone decides what is explained at once.
-    Where the model's input rank is unknown (an unbuilt or subclassed model), the pipeline
-    tells: elements made by ``batch`` (``drop_remainder`` or not) are batches, others samples.
-    """
-    x_spec, pair = _split(dataset.element_spec, sig)
-    specs = input_specs(dataset, pair, sig)
-    if not all(isinstance(s, tf.TensorSpec) for s in specs) or (pair and not isinstance(dataset.element_spec[1], tf.TensorSpec)):
-        raise TypeError(f"inputs: a Dataset must yield dense tensors, got {dataset.element_spec}")
-    rank = None if sig.shapes[0] is None else len(sig.shapes[0])
-    if rank is None:
-        batched = _was_batched(dataset)
-    else:  # elements of unknown rank (a generator's, a py_function's): the first one tells
-        element_rank = specs[0].shape.rank if specs[0].shape.rank is not None else _first_rank(dataset, pair, sig)
-        batched = element_rank == rank
-    if batched:
-        dataset = dataset.unbatch()
-    pack = (lambda maps: dict(zip(sig.names, maps))) if isinstance(x_spec, dict) else (
-        (lambda maps: type(x_spec)(maps)) if sig.several else (lambda maps: maps[0]))
-    return dataset.batch(batch_size if batch_size is not None else 2**31 - 1), pair, pack

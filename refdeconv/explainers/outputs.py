@@ -8,6 +8,8 @@ on a misaligned buffer). With a streamed Dataset of unknown length it is an
 anonymous memory map grown in place (``mremap`` on Linux: no copy, and only
 the pages written are resident), so the peak stays near one output plus one
 batch; where the map cannot grow in place it is copied once to a larger one.
+Samples of different shapes (a Dataset of images of several sizes) come back as
+one tensor per sample, views of that memory where they are aligned.
 ``bfloat16`` has no DLPack route in TensorFlow and is copied once.
 """
 
@@ -45,17 +47,24 @@ def _anonymous(size: int) -> mmap.mmap:
 class Collector:
     """Batch maps of a stream of unknown length, appended into one growing anonymous memory map.
 
-    The map is page-aligned, so the result goes to TensorFlow without a copy.
+    Consecutive batches of the same sample shape and dtype form a run, stored contiguously; a run
+    of another shape (a Dataset whose samples differ in shape) starts at the next 64-byte boundary.
+    The map is page-aligned, so the maps of one run go to TensorFlow without a copy.
     """
 
     def __init__(self):
-        self.memory, self.used, self.count = None, 0, 0
-        self.sample, self.dtype = None, None
+        self.memory, self.used = None, 0
+        self.runs: list = []  # [start byte, count, sample shape, dtype], in order
 
     def add(self, part: np.ndarray) -> None:
         """Append the maps of one batch (``(n, *sample)``)."""
         data = np.ascontiguousarray(part)
-        self.sample, self.dtype = data.shape[1:], data.dtype
+        sample = data.shape[1:]
+        if self.runs and self.runs[-1][2:] == [sample, data.dtype]:
+            self.runs[-1][1] += len(data)
+        else:
+            self.used = -(-self.used // _ALIGN) * _ALIGN
+            self.runs.append([self.used, len(data), sample, data.dtype])
         end = self.used + data.nbytes
         if self.memory is None:
             self.memory = _anonymous(max(end, mmap.PAGESIZE))
@@ -63,7 +72,7 @@ class Collector:
             self._grow(max(end, 2 * len(self.memory)))
         with memoryview(self.memory) as view:
             view[self.used : end] = data.reshape(-1).view(np.uint8)
-        self.used, self.count = end, self.count + len(data)
+        self.used = end
 
     def _grow(self, size: int) -> None:
         try:
@@ -74,7 +83,12 @@ class Collector:
             self.memory.close()
             self.memory = larger
 
-    def tensor(self) -> tf.Tensor:
-        """All maps appended so far, as one tensor sharing the collector's memory."""
-        maps = np.frombuffer(self.memory, self.dtype, count=self.used // self.dtype.itemsize)
-        return to_tensor(maps.reshape(self.count, *self.sample))
+    def result(self):
+        """All maps appended so far: one tensor sharing the collector's memory where they form one
+        run; else a list of one tensor per sample, in order, each of its own shape (sharing that
+        memory where it starts on a 64-byte boundary, else copied)."""
+        blocks = [np.frombuffer(self.memory, dtype, count * int(np.prod(sample, dtype=np.int64)), start)
+                  .reshape(count, *sample) for start, count, sample, dtype in self.runs]
+        if len(blocks) == 1:
+            return to_tensor(blocks[0])
+        return [to_tensor(sample) for block in blocks for sample in block]
