@@ -57,6 +57,7 @@ import sys
 import threading
 
 import tensorflow as tf
+from tensorflow.python.eager.polymorphic_function import polymorphic_function
 
 from . import polyphase, rules, switches
 from .rules import FAMILY_SCOPE, NOT_A_RELU_SCOPE, SIGNALS, Trace, current
@@ -147,6 +148,32 @@ def _not_a_relu(original, name: str):
     return function
 
 
+def _traced_anew(original):
+    """``tf.function``'s ``__call__``: inside a refdeconv trace, a copy of the called function
+    (same Python function, signature, autograph and XLA options) traced in this trace, so that
+    its capped and thresholded ReLUs are routed and its hard sigmoids scoped like the model's
+    other ops; the user's own function and its cache of traced graphs are left untouched.
+
+    A ``tf.function`` that a layer calls may have been traced before the refdeconv trace (a
+    warm-up ``predict``, Keras building the layer, an earlier explainer): its graph then holds
+    Keras's own ops, which the rule cannot reach (measured before: a capped ReLU's map off by
+    0.45 of its scale, silently). Restored and other subclassed functions call their own stored
+    graphs and are called as they are.
+    """
+
+    def call(self, *args, **kwargs):
+        trace = current()
+        if trace is None or type(self) is not polymorphic_function.Function:
+            return original(self, *args, **kwargs)
+        if id(self) not in trace.clones:  # each pair keeps its function alive, so ids stay their own
+            clone = self._clone(None)  # noqa: SLF001 - TensorFlow's own copy of a Function
+            trace.clones[id(self)] = (self, clone)
+            trace.clones[id(clone)] = (clone, clone)  # the copy, called: traced as it is
+        return original(trace.clones[id(self)][1], *args, **kwargs)
+
+    return call
+
+
 def _patches() -> list:
     """``(owner, attribute, replacement factory)`` of the Keras functions routed during a trace."""
     from keras.src.activations import activations
@@ -155,6 +182,7 @@ def _patches() -> list:
     from keras.src.layers.activations.prelu import PReLU
 
     patches = [
+        (polymorphic_function.Function, "__call__", _traced_anew),
         (activations.ReLU, "static_call", lambda f: staticmethod(_routed_relu(f, "negative_slope"))),
         (keras_tf_nn, "hard_sigmoid", lambda f: _not_a_relu(f, "hard_sigmoid")),
         (keras_tf_nn, "hard_silu", lambda f: _not_a_relu(f, "hard_silu")),

@@ -56,12 +56,15 @@ class Trace:
 
     ``reached`` holds the names of ``Relu``/``Relu6`` ops whose gradient TensorFlow asked for
     (and so got the rule); ``routed`` one entry per capped/thresholded Keras ReLU routed
-    through :func:`family_relu`, marked ``reached`` when its backward pass was built.
+    through :func:`family_relu`, marked ``reached`` when its backward pass was built;
+    ``clones`` the ``tf.function`` objects the forward pass called, each with the fresh copy
+    traced in this trace in its place (:mod:`.override`).
     """
 
     rule: str
     reached: set = field(default_factory=set)
     routed: list = field(default_factory=list)
+    clones: dict = field(default_factory=dict)
 
 
 _STATE = threading.local()  # .trace: the Trace of the trace this thread is running, if any
@@ -136,7 +139,7 @@ def _forward_backward(self, num_doutputs=None):
     return self._construct_forward_backward(self._num_inference_outputs if num_doutputs is None else num_doutputs)
 
 
-def _called_graphs(op, library: dict) -> list:
+def called_graphs(op, library: dict) -> list:
     """The function graphs ``op`` calls (loop bodies and conditions, branches, function calls)."""
     names = []
     for value in op.node_def.attr.values():
@@ -146,7 +149,7 @@ def _called_graphs(op, library: dict) -> list:
     return [library[name].graph for name in names if name in library]
 
 
-def _between(graph, sources, target) -> list:
+def between(graph, sources, target) -> list:
     """Ops of ``graph`` on a path from one of the tensors ``sources`` to tensor ``target``."""
     below, stack = set(), [target.op]
     while stack:
@@ -173,7 +176,7 @@ def forward_ops(graph, types, sources, target) -> dict:
     capped ReLU's own forward (:data:`FAMILY_SCOPE`) neither.
     """
     library = dict(getattr(graph, "_functions", {}))
-    found, queue, seen = {}, collections.deque(_between(graph, sources, target)), set()
+    found, queue, seen = {}, collections.deque(between(graph, sources, target)), set()
     while queue:
         op = queue.popleft()
         if id(op) in seen:
@@ -181,7 +184,7 @@ def forward_ops(graph, types, sources, target) -> dict:
         seen.add(id(op))
         if op.type in types and f"{FAMILY_SCOPE}/" not in op.name:
             found[op.name] = op.type
-        for called in _called_graphs(op, library):
+        for called in called_graphs(op, library):
             library.update(getattr(called, "_functions", {}))
             queue.extend(called.get_operations())
     return found

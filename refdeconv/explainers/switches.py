@@ -183,7 +183,12 @@ def _gradient(op, *grads):
     if first:  # channels last inside: a transpose of refdeconv's own tensors, not of the user's data
         last = [0, *range(2, x.shape.rank), 1]
         x, y, u = (tf.transpose(t, last) for t in (x, y, u))
-    signal = unpool(x, y, u, *_geometry(op, x, y))
+    geometry = _geometry(op, x, y)
+    # One function call op, inlined by TensorFlow when it runs: the frontier's cost proxy
+    # (elements produced, :mod:`.frontier`) then counts the unpooling as one pass over the input,
+    # as it counted TensorFlow's own gradient op, not as its few dozen element-wise steps.
+    unpooling = tf.function(lambda x, y, u: unpool(x, y, u, *geometry), autograph=False)
+    signal = unpooling.get_concrete_function(*[tf.TensorSpec(t.shape, t.dtype) for t in (x, y, u)])(x, y, u)
     if first:
         signal = tf.transpose(signal, [0, x.shape.rank - 1, *range(1, x.shape.rank - 1)])
     return [signal] + [None] * (len(op.inputs) - 1)  # MaxPoolV2's window and strides: constants

@@ -30,19 +30,13 @@ from dataclasses import dataclass, field
 import tensorflow as tf
 
 from . import frontier as frontiers
-from . import rules, signals
+from . import nonlinear, rules, signals
 from . import scores as operator_scores
 from .models import cut
 from .override import override
 from .signature import signature
 
 CACHE_SIZE = 32
-
-#: Op types of nonlinearities that are not ReLUs: they keep their ordinary gradient.
-NON_RELU_OPS = frozenset({
-    "LeakyRelu", "Elu", "Selu", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
-    "Softplus", "Softsign", "Erf", "Gelu",
-})
 
 _CACHE: OrderedDict = OrderedDict()
 _LOCK = threading.RLock()
@@ -141,13 +135,14 @@ def maps_function(model, output_layer, version, rule, operator, x_specs, y_spec)
                 scores = operator_scores.dense(scores)
                 known = operator_scores.static_length_checked(scores.shape, xs[0].shape[0])  # static: checked now
                 relus = rules.forward_ops(graph, rules.RELU_OPS, xs, scores)
-                others = rules.forward_ops(graph, NON_RELU_OPS, xs, scores)
+                others = nonlinear.find(graph, xs, scores)
                 grads = tf.gradients(tf.reduce_sum(scores), xs)
             if not known:
                 # A length known only at run time (a mask of the data, say) is checked by every
                 # batch. Only then: the check makes the whole forward pass a dependency and stops
                 # TensorFlow from pruning what DeconvNet's backward pass ignores.
                 grads = operator_scores.checked_per_batch(grads, scores, xs[0].shape[0])
+            grads = operator_scores.stateful_ops_run(grads, graph)  # its assertions, its prints
             traced.record = _record(trace, relus, others)
             missing = [name for name, g in zip(sig.names, grads) if g is None]
             if missing and not called:
