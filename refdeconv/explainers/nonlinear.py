@@ -22,9 +22,7 @@ as computed from the inputs, its captured variables not.
 
 from __future__ import annotations
 
-import collections
-
-from .rules import FAMILY_SCOPE, NOT_A_RELU_SCOPE, RELU_OPS, between, called_graphs
+from .rules import FAMILY_SCOPE, NOT_A_RELU_SCOPE, RELU_OPS, forward_walk
 
 #: Ops linear in their operands computed from the inputs, whatever the others (shapes, indices,
 #: paddings, constants); structural ops that move or copy values; ops that call function graphs
@@ -102,19 +100,11 @@ def find(graph, sources, target) -> dict:
     are ReLUs; ops of the nonlinearities Keras computes through ``relu6`` (hard sigmoid, hard
     swish, PReLU, leaky ReLUs: :data:`~.rules.NOT_A_RELU_SCOPE`) are recorded by their ReLU op.
     """
-    library = dict(getattr(graph, "_functions", {}))
-    dependent = _dependent(graph, sources)
-    queue = collections.deque((op, dependent) for op in between(graph, sources, target))
-    found, seen = {}, set()
-    while queue:
-        op, reads = queue.popleft()
-        if id(op) in seen:
-            continue
-        seen.add(id(op))
-        if FAMILY_SCOPE not in op.name and NOT_A_RELU_SCOPE not in op.name and _is_nonlinear(op, reads):
-            found[op.name] = op.type
-        for called in called_graphs(op, library):
-            library.update(getattr(called, "_functions", {}))
-            inner = _dependent(called, _arguments(called))
-            queue.extend((inner_op, inner) for inner_op in called.get_operations())
+    dependent = {graph: _dependent(graph, sources)}
+    found = {}
+    for op, name in forward_walk(graph, sources, target):
+        if op.graph not in dependent:  # a called function graph
+            dependent[op.graph] = _dependent(op.graph, _arguments(op.graph))
+        if FAMILY_SCOPE not in op.name and NOT_A_RELU_SCOPE not in op.name and _is_nonlinear(op, dependent[op.graph]):
+            found[name] = op.type
     return found

@@ -54,7 +54,7 @@ NOT_A_RELU_SCOPE = "refdeconv_not_a_relu"
 class Trace:
     """What the override did during one trace: the rule, and which ReLUs' gradients were built.
 
-    ``reached`` holds the names of ``Relu``/``Relu6`` ops whose gradient TensorFlow asked for
+    ``reached`` holds the :func:`op_key` of the ``Relu``/``Relu6`` ops whose gradient TensorFlow asked for
     (and so got the rule); ``routed`` one entry per capped/thresholded Keras ReLU routed
     through :func:`family_relu`, marked ``reached`` when its backward pass was built;
     ``clones`` the ``tf.function`` objects the forward pass called, each with the fresh copy
@@ -93,7 +93,7 @@ def _hook(op_type: str, original):
         if trace is None or (name is not None and NOT_A_RELU_SCOPE in name):
             return original(op, u)
         if name is not None:
-            trace.reached.add(name)
+            trace.reached.add(op_key(op))
         if trace.rule == "gradient":
             return original(op, u)
         return SIGNALS[trace.rule](u, lambda: _ACTIVE[op_type](op))
@@ -166,25 +166,42 @@ def between(graph, sources, target) -> list:
     return [op for op in graph.get_operations() if op in below and op in above]
 
 
-def forward_ops(graph, types, sources, target) -> dict:
-    """``op name -> op type`` of the ops of ``types`` on a path from a tensor of ``sources`` to ``target``.
+def op_key(op) -> tuple:
+    """``(id of its graph, op name)``: an op's identity across the function graphs of one trace
+    (two nested functions may each hold a ``dense/Relu``, and their graphs' names need not differ:
+    two ``tf.function`` of lambdas are both ``<lambda>``). The graphs live as long as the trace."""
+    return id(op.graph), op.name
+
+
+def forward_walk(graph, sources, target):
+    """``(op, name)`` for each op on a path from a tensor of ``sources`` to tensor ``target``.
 
     Function graphs called by an op on the path (a ``while`` body, a ``cond`` branch, a nested
-    ``tf.function``) count whole. Taken before ``tf.gradients`` runs, it lists the forward pass
-    only. A ReLU off the path (Keras's recurrent layers, say, run their first step once outside
-    the loop to learn its shapes) has no bearing on the map and is not listed; ops of a routed
-    capped ReLU's own forward (:data:`FAMILY_SCOPE`) neither.
+    ``tf.function``) count whole; their ops' names are qualified by the calling op's
+    (``model/block/StatefulPartitionedCall/re_lu/Relu``), so that the ops of two nested
+    functions never share a name. Taken before ``tf.gradients`` runs, it walks the forward pass
+    only.
     """
     library = dict(getattr(graph, "_functions", {}))
-    found, queue, seen = {}, collections.deque(between(graph, sources, target)), set()
+    queue, seen = collections.deque((op, op.name) for op in between(graph, sources, target)), set()
     while queue:
-        op = queue.popleft()
+        op, name = queue.popleft()
         if id(op) in seen:
             continue
         seen.add(id(op))
-        if op.type in types and f"{FAMILY_SCOPE}/" not in op.name:
-            found[op.name] = op.type
+        yield op, name
         for called in called_graphs(op, library):
             library.update(getattr(called, "_functions", {}))
-            queue.extend(called.get_operations())
-    return found
+            queue.extend((inner, f"{name}/{inner.name}") for inner in called.get_operations())
+
+
+def forward_ops(graph, types, sources, target) -> dict:
+    """``name -> op`` of the ops of ``types`` on a path from a tensor of ``sources`` to ``target``
+    (:func:`forward_walk`).
+
+    A ReLU off the path (Keras's recurrent layers, say, run their first step once outside the
+    loop to learn its shapes) has no bearing on the map and is not listed; ops of a routed
+    capped ReLU's own forward (:data:`FAMILY_SCOPE`) neither.
+    """
+    return {name: op for op, name in forward_walk(graph, sources, target)
+            if op.type in types and f"{FAMILY_SCOPE}/" not in op.name}

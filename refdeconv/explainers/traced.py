@@ -103,8 +103,8 @@ def _not_a_relu_kind(op_name: str) -> str:
 
 def _record(trace, relus: dict, others: dict) -> list:
     """One entry per traced nonlinearity: what it really got (see :class:`rules.Trace`)."""
-    entries = [{"op": name, "type": kind, "rule": trace.rule if name in trace.reached else "not reached"}
-               for name, kind in relus.items() if rules.NOT_A_RELU_SCOPE not in name]
+    entries = [{"op": name, "type": op.type, "rule": trace.rule if rules.op_key(op) in trace.reached else "not reached"}
+               for name, op in relus.items() if rules.NOT_A_RELU_SCOPE not in name]
     not_relus = [{"op": name, "type": kind, "rule": "gradient"} for name, kind in others.items()]
     not_relus += [{"op": name, "type": _not_a_relu_kind(name), "rule": "gradient"}
                   for name in relus if rules.NOT_A_RELU_SCOPE in name]

@@ -93,3 +93,35 @@ def test_each_rule_and_the_user_get_their_own_backward_pass(block, order):
         if step != "gradient":
             relus = [e for e in explainer.rules_applied if "Relu" in e["type"] or "ReLU" in e["type"]]
             assert relus and all(e["rule"] == step for e in relus), f"{step}: {explainer.rules_applied}"
+
+
+class _Nested(keras.layers.Layer):
+    """``relu(dense(x))`` in a ``tf.function`` of a lambda; with ``hidden``, the ReLU sits under a
+    ``tf.custom_gradient`` whose backward pass is the identity, so its own gradient is never built."""
+
+    def __init__(self, hidden: bool, **kwargs):
+        super().__init__(**kwargs)
+        self.dense = keras.layers.Dense(4)
+
+        @tf.custom_gradient
+        def opaque(z):
+            return tf.nn.relu(z), lambda u: u
+
+        self.fn = tf.function(lambda x: opaque(self.dense(x)) if hidden else tf.nn.relu(self.dense(x)))
+
+    def call(self, x):
+        return self.fn(x)
+
+
+def test_records_of_nested_functions_do_not_collide():
+    """Two nested functions each hold an op named ``Relu`` (in graphs both named ``<lambda>``): one is
+    reached, one is not; each entry is its own, named through its calling op (measured before: one
+    name for both, and the unreached ReLU recorded as having got the rule)."""
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((3,))
+    model = keras.Model(inp, keras.layers.Dense(2)(_Nested(True)(_Nested(False)(inp))))
+    explainer = DeconvNet(model)
+    with pytest.warns(UserWarning, match="never builds"):
+        explainer.explain(np.ones((2, 3), np.float32), np.array([0, 1]))
+    record = {e["op"]: e["rule"] for e in explainer.rules_applied if e["type"] == "Relu"}
+    assert len(record) == 2 and sorted(record.values()) == ["deconvnet", "not reached"], explainer.rules_applied
