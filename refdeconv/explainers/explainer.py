@@ -6,16 +6,14 @@ itself is applied in the traced function (:mod:`.traced`, :mod:`.rules`).
 
 from __future__ import annotations
 
-import re
 import threading
-import warnings
 
 import numpy as np
 import tensorflow as tf
 
 from . import inputs as io
-from . import datasets, distributed, operators, scores, signals, traced
-from . import built
+from . import datasets, distributed, operators, signals, traced
+from .checks import Checks
 from .models import fingerprint, model_dtype
 from .outputs import Collector, aligned_empty, to_tensor
 from .signature import flatten, signature
@@ -24,7 +22,7 @@ from .signature import flatten, signature
 _CALLS = threading.Lock()  # guards Traced.calls
 
 
-class Explainer:
+class Explainer(Checks):
     """Attribution maps ``d s_i / d x_i`` of the score ``s_i = operator(f, x_i, y_i)``
     backpropagated with one ReLU rule.
 
@@ -96,6 +94,7 @@ class Explainer:
         if version != self._version:
             self.dtype = model_dtype(self.model)
             self._sig = signature(traced.forward_of(self.model, self.output_layer, version))
+            self._check_operator()
             self._version = version
 
     def explain(self, inputs, targets=None):
@@ -139,7 +138,7 @@ class Explainer:
         self._refresh()
         signals.check_weights(self.model)
         self._recorded = None
-        self._used = set()
+        self._used, self._nonfinite = set(), 0
         if isinstance(inputs, tf.data.Dataset):
             if targets is not None:
                 raise ValueError("targets: must be None when inputs is a tf.data.Dataset, which yields its own targets")
@@ -154,6 +153,7 @@ class Explainer:
             stop = min(start + step, n)
             self._batch([x[start:stop] for x in xs], None if y is None else y[start:stop],
                         [out[start:stop] for out in outs])
+        self._warn_nonfinite(n)
         return pack([to_tensor(out) for out in outs])
 
     def _dtype_of(self, i: int) -> str:
@@ -171,49 +171,21 @@ class Explainer:
             for collector, part in zip(collectors, maps):
                 collector.add(part)
             seen += int(xs[0].shape[0])
+        self._warn_nonfinite(seen, stacklevel=4)
         if not seen:
             return pack([tf.zeros([0, *[d or 0 for d in (spec.shape if spec.shape.rank is not None else [])]],
                                   self._dtype_of(i)) for i, spec in enumerate(specs)])
         return pack([collector.result() for collector in collectors])
 
-    def _checked(self, xs: list, targets, offset: int = 0):
-        """``(xs, y)`` validated: each input against the model, targets against the output (``y`` may be None).
-
-        ``offset`` numbers the samples of a streamed batch in error messages.
-        """
-        names = [f"inputs[{name!r}]" for name in self._sig.names] if self._sig.several else ["inputs"]
-        xs = [io.as_array(x, name) for x, name in zip(xs, names)]
-        for x, name, shape in zip(xs, names, self._sig.shapes):
-            io.check_inputs(x, shape, name)
-            io.check_finite(x, name, offset)
-        counts = {int(x.shape[0]) for x in xs}
-        if len(counts) > 1:
-            raise ValueError(f"inputs: every input must have the same number of samples, got {[x.shape[0] for x in xs]}")
-        # An unbuilt model: its output shape from a trial build on a clone, so that every check
-        # runs before the model itself is built (as Keras would); a failed check leaves it unbuilt.
-        unbuilt = built.trial(self.model, xs[0].shape[1:]) if self._sig.shapes[0] is None and xs[0].shape[0] else None
-        if targets is not None:
-            strict = operators.is_builtin(self.operator)
-            targets = io.targets_for(targets, int(xs[0].shape[0]), unbuilt or self._output(xs), strict, offset)
-        if unbuilt is not None:
-            built.build(self.model, xs[0].shape[1:])
-            self._refresh()
-        return xs, targets
-
-    def _output(self, xs):
-        """The output shape, from the graph, or (subclassed) from a one-sample forward pass."""
-        if self._sig.output_shape is None and xs[0].shape[0]:
-            forward = traced.forward_of(self.model, self.output_layer, self._version)
-            first = [tf.cast(x[:1], self._dtype_of(i)) for i, x in enumerate(xs)]
-            self._sig.output_shape = (None, *forward(self._sig.model_inputs(first), training=False).shape[1:])
-        return self._sig.output_shape
-
     def _batch(self, xs: list, y, into: list | None = None) -> list:
         """Maps of one batch, one NumPy array per input, each in its input's dtype (written to ``into``,
         the batch's slices of the output, when given, and returned)."""
         if self.strategy is None:
-            return self._maps(xs, y, into)
-        return _written(distributed.run(self.strategy, self._maps, xs, y), into)
+            maps = self._maps(xs, y, into)
+        else:
+            maps = _written(distributed.run(self.strategy, self._maps, xs, y), into)
+        self._count_nonfinite(maps)
+        return maps
 
     def _maps(self, xs: list, y, into: list | None = None) -> list:
         """Maps of one batch on one device (see :meth:`_batch`)."""
@@ -222,8 +194,11 @@ class Explainer:
         if y is None:
             y = traced.top_class_function(self.model, self.output_layer, self._version, x_specs).function(xs())
         y = tf.cast(y, self.dtype if not self._sig.several else self._sig.output_dtype)
-        fn = traced.maps_function(self.model, self.output_layer, self._version, self.rule, self.operator, x_specs,
-                                  tf.TensorSpec(y.shape, y.dtype))
+        try:
+            fn = traced.maps_function(self.model, self.output_layer, self._version, self.rule, self.operator, x_specs,
+                                      tf.TensorSpec(y.shape, y.dtype))
+        except (TypeError, ValueError) as err:
+            raise self._small_batch(err, int(x_specs[0].shape[0])) from err.__cause__
         self._note(fn.record)
         if self._recorded is None:  # the first batch's: a last, smaller batch has a function of its own
             self.frontier, self._recorded = fn.frontier.describe(), fn
@@ -240,30 +215,7 @@ class Explainer:
                 self.frontier = fn.frontier.describe()
             return _written(maps, into)
         except tf.errors.InvalidArgumentError as err:
-            if scores.SCORES_LENGTH in err.message:  # the run-time check of a length unknown at trace time
-                got = re.search(r"\[([^\]]*)\]", err.message.split(scores.SCORES_LENGTH)[1])
-                raise ValueError(f"operator: must return one scalar per sample, shape ({x_specs[0].shape[0]},), "
-                                 f"got shape [{got.group(1) if got else '?'}] on a batch of these inputs") from None
-            lines = [line for line in err.message.splitlines() if line.strip() and "Graph execution" not in line]
-            shapes = ", ".join(str(tuple(spec.shape)) for spec in x_specs)
-            raise ValueError(f"inputs: the model failed on inputs of shape {shapes}: {lines[0]}") from None
-
-    def _note(self, record: list) -> None:
-        """Keep the record; warn once about non-ReLUs, ReLUs the rule did not reach, ReLU-free models."""
-        self.rules_applied = list(record)
-        if self._warned or self.rule == "gradient":
-            return
-        self._warned = True
-        name = type(self).__name__
-        others = sorted({e["type"] for e in record if e["rule"] == "gradient"})
-        if others:
-            warnings.warn(f"{name}: non-ReLU nonlinearities keep their ordinary gradient: {', '.join(others)}", stacklevel=4)
-        missed = [e["op"] for e in record if e["rule"] == "not reached"]
-        if missed:
-            warnings.warn(f"{name}: {len(missed)} ReLU(s) whose own gradient TensorFlow never builds (e.g. under a "
-                          f"tf.custom_gradient) did not get the {self.rule} rule: {', '.join(missed)}", stacklevel=4)
-        if not any(e["rule"] in (self.rule, "not reached") for e in record):
-            warnings.warn(f"{name}: the model has no ReLU, so {self.rule} equals the plain gradient here", stacklevel=4)
+            raise self._failed(err, x_specs) from None
 
 
 def _require_eager() -> None:

@@ -5,11 +5,18 @@ A model takes one input or several (a list, a tuple or a dict of arrays, as Kera
 output's shape; :func:`flatten` turns what the user passed into one array per model input, in
 the model's order, with a function that packs the maps back into the user's structure (each
 map of its input's shape).
+
+A model may also return several outputs (a dict, list or tuple, as Hugging Face style models
+do). The built-in operators score one output, so they are refused there (:func:`check_operator`);
+an operator of the user's picks one (``f(x)["logits"]``), and then explain needs explicit
+targets of what it picks (:func:`check_targets`): the model's top class is not defined.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import tensorflow as tf
 
 from ..keras_model import is_graph_model, split_inputs
 
@@ -25,13 +32,17 @@ class Signature:
     shapes : list of tuple or None
         Each input's shape, batch axis first (``None``: unknown, a subclassed or unbuilt model).
     output_shape : tuple or None
-        The output's shape, batch axis first (``None``: unknown).
+        The output's shape, batch axis first (``None``: unknown, or several outputs).
     dtypes : list of str or None
         Each input's dtype (``None``: unknown).
     output_dtype : str or None
         The output's dtype.
     as_dict : bool
         Whether the model takes its inputs as a dict keyed by name.
+    outputs : str or None
+        For a model that returns several outputs (a dict, list or tuple), each one as an operator
+        picks it from ``f(x)`` and its shape, for messages (:func:`describe`); ``None``: one output,
+        or not known yet.
     """
 
     names: list
@@ -40,6 +51,7 @@ class Signature:
     dtypes: list | None = None
     output_dtype: str | None = None
     as_dict: bool = False
+    outputs: str | None = None
 
     @property
     def several(self) -> bool:
@@ -56,10 +68,6 @@ class Signature:
 def signature(model) -> Signature:
     """The :class:`Signature` of a (cut) model.
 
-    Raises
-    ------
-    ValueError
-        The model has several outputs (a cut with ``output_layer`` picks one).
     """
     if not is_graph_model(model):
         return Signature(["input"], [None], None)
@@ -67,15 +75,75 @@ def signature(model) -> Signature:
         inputs, outputs = list(model.inputs), list(model.outputs)
     except (AttributeError, ValueError, TypeError):  # an unbuilt Sequential model
         return Signature(["input"], [None], None)
-    if len(outputs) != 1:
-        raise ValueError(f"model: {model.name!r} has {len(outputs)} outputs; explain one of them by naming its "
-                         "layer with output_layer")
-    struct = getattr(getattr(model, "_functional", model), "_inputs_struct", None)  # Keras 3
-    if struct is None:
-        struct = getattr(model, "_nested_inputs", None)  # tf-keras
+    struct, returned = (_struct(model, which) for which in ("inputs", "outputs"))
+    # A call returns a dict as it is, and a list or tuple of one output as that output (Keras 3).
+    several = isinstance(returned, dict) or len(outputs) > 1
     names = [_name(t, i) for i, t in enumerate(inputs)]
-    return Signature(names, [tuple(t.shape) for t in inputs], tuple(outputs[0].shape),
-                     [_dtype(t) for t in inputs], _dtype(outputs[0]), isinstance(struct, dict))
+    return Signature(names, [tuple(t.shape) for t in inputs], None if several else tuple(outputs[0].shape),
+                     [_dtype(t) for t in inputs], _dtype(outputs[0]), isinstance(struct, dict),
+                     describe(returned) if several else None)
+
+
+def _struct(model, which: str):
+    """The nested structure of a graph model's ``"inputs"`` or ``"outputs"`` (Keras 3, then tf-keras)."""
+    struct = getattr(getattr(model, "_functional", model), f"_{which}_struct", None)
+    return struct if struct is not None else getattr(model, f"_nested_{which}", None)
+
+
+def describe(outputs) -> str:
+    """``"['logits'] (None, 3), ['aux'] (None, 2)"``: each of several outputs as an operator picks it
+    from ``f(x)``, and its shape (batch axis ``None``)."""
+    parts = []
+
+    def walk(node, path):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, f"{path}[{key!r}]")
+        elif isinstance(node, (list, tuple)):
+            for i, value in enumerate(node):
+                walk(value, f"{path}[{i}]")
+        else:
+            parts.append(f"{path} {(None, *tuple(getattr(node, 'shape', ()))[1:])}")
+
+    walk(outputs, "")
+    return ", ".join(parts)
+
+
+def check_operator(sig: Signature, builtin: bool, name: str) -> None:
+    """Refuse a built-in operator (``name``) for a model of several outputs.
+
+    Raises
+    ------
+    ValueError
+        Naming ``operator`` and ``output_layer``, and listing the outputs.
+    """
+    if sig.outputs is not None and builtin:
+        raise ValueError(
+            f"operator: the built-in operator {name!r} scores one output, but the model returns several: "
+            f"{sig.outputs}. Pass an operator that picks one, e.g. "
+            "operator=lambda f, x, y: tf.reduce_sum(f(x)[KEY] * y, -1), or, for a Functional model, "
+            "name that output's layer with output_layer")
+
+
+def check_targets(sig: Signature, targets) -> None:
+    """Refuse ``targets`` that need one output to mean something, for a model of several outputs.
+
+    Raises
+    ------
+    ValueError
+        Naming ``targets``: ``None`` (whose top class?) or integer class labels (one-hot of which
+        output?).
+    """
+    if sig.outputs is None:
+        return
+    if targets is None:
+        raise ValueError(f"targets: the model returns several outputs ({sig.outputs}), so it has no top class; "
+                         "explain needs explicit targets, in the shape your operator expects")
+    dtype = tf.as_dtype(targets.dtype)
+    if len(targets.shape) == 1 and (dtype.is_integer or dtype.is_bool):
+        raise ValueError(f"targets: integer class labels stand for one-hot vectors of one output, but the model "
+                         f"returns several ({sig.outputs}); pass targets of the shape your operator expects, "
+                         "e.g. one-hot vectors of the output it picks")
 
 
 def _dtype(tensor) -> str:
