@@ -33,13 +33,24 @@ _IDENTITY = (
     L.GaussianDropout, L.AlphaDropout, L.ActivityRegularization,
 )
 _POOLS = {
-    L.MaxPooling1D: pooling.MaxPool, L.MaxPooling2D: pooling.MaxPool,
-    L.AveragePooling1D: pooling.AvgPool, L.AveragePooling2D: pooling.AvgPool,
+    **dict.fromkeys((L.MaxPooling1D, L.MaxPooling2D, L.MaxPooling3D), pooling.MaxPool),
+    **dict.fromkeys((L.AveragePooling1D, L.AveragePooling2D, L.AveragePooling3D), pooling.AvgPool),
 }
 _GLOBAL_POOLS = {
-    L.GlobalAveragePooling1D: pooling.GlobalAvgPool, L.GlobalAveragePooling2D: pooling.GlobalAvgPool,
-    L.GlobalMaxPooling1D: pooling.GlobalMaxPool, L.GlobalMaxPooling2D: pooling.GlobalMaxPool,
+    **dict.fromkeys((L.GlobalAveragePooling1D, L.GlobalAveragePooling2D, L.GlobalAveragePooling3D), pooling.GlobalAvgPool),
+    **dict.fromkeys((L.GlobalMaxPooling1D, L.GlobalMaxPooling2D, L.GlobalMaxPooling3D), pooling.GlobalMaxPool),
 }
+
+
+#: TensorFlow's kernels for these plan "same" padding without clamping it at zero
+#: (``"same_unclamped"`` in :class:`~refdeconv.reference.windows.Geometry`); ``Conv3DTranspose``
+#: (``conv3d_transpose``) clamps it, as the 1-D and 2-D kernels do.
+_UNCLAMPED_SAME = (L.Conv3D, L.MaxPooling3D, L.AveragePooling3D)
+
+
+def _windowed_padding(layer, allowed=("valid", "same")) -> str:
+    pad = padding(layer, allowed)
+    return "same_unclamped" if pad == "same" and type(layer) in _UNCLAMPED_SAME else pad
 
 
 def _dense(layer, input_shapes):
@@ -48,14 +59,14 @@ def _dense(layer, input_shapes):
 
 def _conv(layer, input_shapes):
     channels_last(layer)
-    pad = padding(layer, ("valid", "same", "causal"))  # Keras allows "causal" for Conv1D only
+    pad = _windowed_padding(layer, ("valid", "same", "causal"))  # Keras allows "causal" for Conv1D only
     conv = linear.Conv(weight(layer.kernel), weight(layer.bias), layer.strides, pad, layer.dilation_rate, layer.groups)
     return [conv] + activation_ops(layer, layer.activation)
 
 
 def _pool(layer, input_shapes):
     channels_last(layer)
-    return [_POOLS[type(layer)](layer.pool_size, layer.strides, padding(layer))]
+    return [_POOLS[type(layer)](layer.pool_size, layer.strides, _windowed_padding(layer))]
 
 
 def _global_pool(layer, input_shapes):
@@ -96,7 +107,7 @@ def _softmax(layer, input_shapes):
 
 #: Layer type -> ``translation(layer, input_shapes) -> list of operations``.
 TRANSLATIONS = {
-    L.Dense: _dense, L.Conv1D: _conv, L.Conv2D: _conv,
+    L.Dense: _dense, L.Conv1D: _conv, L.Conv2D: _conv, L.Conv3D: _conv,
     **dict.fromkeys(_POOLS, _pool), **dict.fromkeys(_GLOBAL_POOLS, _global_pool),
     L.Flatten: _flatten, L.Reshape: lambda layer, shapes: [linear.Reshape(layer.target_shape)],
     **dict.fromkeys(_IDENTITY, lambda layer, shapes: []),

@@ -46,7 +46,7 @@ class Conv:
     bias : ndarray ``(O,)`` or None
     strides, dilation : tuple of int
         One entry per spatial axis.
-    padding : {"valid", "same", "causal"}
+    padding : {"valid", "same", "same_unclamped", "causal"}
         See :class:`~refdeconv.reference.windows.Geometry`.
     groups : int
         Input and output channels are split into ``groups`` contiguous

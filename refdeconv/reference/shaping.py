@@ -6,7 +6,8 @@ vector-Jacobian product is the adjoint, whatever the rule: cropping is the
 adjoint of zero padding (and the other way round), summing each block of copies
 is the adjoint of repetition, and the inverse permutation is the adjoint of a
 permutation. Layouts are Keras's ``channels_last`` (``(N, T, C)``,
-``(N, H, W, C)``); other data formats are refused when the layer is read.
+``(N, H, W, C)``, ``(N, D, H, W, C)``); other data formats are refused when the
+layer is read.
 
 Keras conventions (``keras/src/layers/reshaping/``): ``ZeroPadding*D`` and
 ``Cropping*D`` store ``(before, after)`` per spatial axis; ``UpSampling*D``
@@ -35,7 +36,7 @@ def _crop(x, pads):
 
 
 class Pad:
-    """Zero padding of the leading spatial axes (``ZeroPadding1D/2D``).
+    """Zero padding of the leading spatial axes (``ZeroPadding1D/2D/3D``).
 
     Parameters
     ----------
@@ -61,7 +62,7 @@ class Pad:
 
 
 class Crop:
-    """Cropping of the leading spatial axes (``Cropping1D/2D``); ``pads`` as in :class:`Pad`.
+    """Cropping of the leading spatial axes (``Cropping1D/2D/3D``); ``pads`` as in :class:`Pad`.
 
     Notes
     -----
@@ -149,12 +150,9 @@ L = keras.layers
 
 #: Layer type -> ``translation(layer, input_shapes) -> list of operations``.
 TRANSLATIONS = {
-    L.ZeroPadding1D: lambda layer, shapes: [Pad(_pads(layer, "padding"))],
-    L.ZeroPadding2D: lambda layer, shapes: [Pad(_pads(layer, "padding"))],
-    L.Cropping1D: lambda layer, shapes: [Crop(_pads(layer, "cropping"))],
-    L.Cropping2D: lambda layer, shapes: [Crop(_pads(layer, "cropping"))],
-    L.UpSampling1D: _upsampling,
-    L.UpSampling2D: _upsampling,
+    **dict.fromkeys((L.ZeroPadding1D, L.ZeroPadding2D, L.ZeroPadding3D), lambda layer, shapes: [Pad(_pads(layer, "padding"))]),
+    **dict.fromkeys((L.Cropping1D, L.Cropping2D, L.Cropping3D), lambda layer, shapes: [Crop(_pads(layer, "cropping"))]),
+    **dict.fromkeys((L.UpSampling1D, L.UpSampling2D, L.UpSampling3D), _upsampling),
     L.RepeatVector: lambda layer, shapes: [linear.Reshape((1, -1)), Repeat((layer.n,))],
     L.Permute: lambda layer, shapes: [Permute(layer.dims)],
 }

@@ -29,8 +29,9 @@ class Geometry:
         Window (kernel or pool) size, one entry per spatial axis (``(kh, kw)`` in 2-D).
     strides : tuple of int
         Step between windows, per spatial axis.
-    padding : {"valid", "same", "causal"}
-        TensorFlow's padding scheme, or Keras's causal padding.
+    padding : {"valid", "same", "same_unclamped", "causal"}
+        TensorFlow's padding scheme, as its 1-D/2-D kernels (``"same"``) or its 3-D kernels
+        (``"same_unclamped"``) plan it, or Keras's causal padding.
     dilation : tuple of int, optional
         Gap between window taps, per spatial axis; ``None`` (pooling) means all ones.
 
@@ -40,7 +41,15 @@ class Geometry:
     ``e = (k - 1) d + 1`` and stride ``s``, TensorFlow's output extent is
     ``floor((n - e) / s) + 1`` with ``"valid"`` and ``ceil(n / s)`` with ``"same"``. With
     ``"same"`` the total padding is ``max((out - 1) s + e - n, 0)``, of which
-    ``floor(total / 2)`` goes before the data and the rest after it. ``"causal"`` (Keras
+    ``floor(total / 2)`` goes before the data and the rest after it.
+
+    TensorFlow's ``Conv3D``, ``MaxPool3D`` and ``AvgPool3D`` kernels (Eigen's volume patches)
+    plan ``"same"`` without the ``max(., 0)``: ``"same_unclamped"`` takes the total padding
+    ``(out - 1) s + e - n`` as it is, even negative, and puts ``total / 2`` rounded toward zero
+    before the data (measured, TensorFlow 2.21 on CPU). A negative padding skips input positions:
+    with ``n = 3``, ``k = 1``, ``s = 3`` the one window reads position 1, not 0. The two rules
+    differ only where ``total <= -2``, i.e. when the stride exceeds the effective window.
+    ``"causal"`` (Keras
     ``Conv1D``) pads ``e - 1`` before the data and none after, then slides as ``"valid"``:
     ``floor((n - 1) / s) + 1`` outputs, output ``t`` reading inputs up to ``t s`` only.
     """
@@ -55,7 +64,8 @@ class Geometry:
             object.__setattr__(self, "dilation", (1,) * len(self.size))
 
     def plan(self, extent: tuple[int, ...]):
-        """Output extent and one ``(before, after)`` padding pair per spatial axis for an input extent."""
+        """Output extent and one ``(before, after)`` padding pair per spatial axis for an input extent
+        (a negative entry drops that many input positions)."""
         out, pads = [], []
         for n, k, s, d in zip(extent, self.size, self.strides, self.dilation, strict=True):
             e = (k - 1) * d + 1
@@ -67,8 +77,11 @@ class Geometry:
                 pads.append((e - 1, 0))
             else:
                 o = math.ceil(n / s)
-                total = max((o - 1) * s + e - n, 0)
-                pads.append((total // 2, total - total // 2))
+                total = (o - 1) * s + e - n
+                if self.padding == "same":
+                    total = max(total, 0)
+                before = int(total / 2)  # "same_unclamped": C++'s integer division, toward zero
+                pads.append((before, total - before))
             out.append(o)
         return tuple(out), tuple(pads)
 
@@ -91,7 +104,7 @@ def windows(x: np.ndarray, geometry: Geometry, fill: float = 0.0) -> np.ndarray:
     ``-inf`` for max pooling, so that padding never wins a window).
     """
     out, pads = geometry.plan(x.shape[1:-1])
-    xp = np.pad(x, ((0, 0), *pads, (0, 0)), constant_values=fill)
+    xp = np.pad(x, ((0, 0), *_grown(pads), (0, 0)), constant_values=fill)[_cut(x.shape[1:-1], pads)]
     if 0 in out:
         return np.zeros((x.shape[0], *out, len(geometry.offsets()), x.shape[-1]), x.dtype)
     return np.stack([xp[(slice(None), *cut)] for cut in geometry.slices(out)], axis=-2)
@@ -109,8 +122,20 @@ def windows_adjoint(w: np.ndarray, geometry: Geometry, extent: tuple[int, ...]) 
     which the test suite checks.
     """
     out, pads = geometry.plan(extent)
-    grid = np.zeros((w.shape[0], *(n + a + b for n, (a, b) in zip(extent, pads)), w.shape[-1]), w.dtype)
+    grown = _grown(pads)
+    grid = np.zeros((w.shape[0], *(n + a + b for n, (a, b) in zip(extent, grown)), w.shape[-1]), w.dtype)
     if 0 not in out:
+        view = grid[_cut(extent, pads)]  # a view: the windows' coordinates, as in :func:`windows`
         for k, cut in enumerate(geometry.slices(out)):
-            grid[(slice(None), *cut)] += w[..., k, :]
-    return grid[(slice(None), *(slice(a, a + n) for n, (a, _) in zip(extent, pads)))]
+            view[(slice(None), *cut)] += w[..., k, :]
+    return grid[(slice(None), *(slice(a, a + n) for n, (a, _) in zip(extent, grown)))]
+
+
+def _grown(pads):
+    """The positive part of each padding: what is added around the data."""
+    return tuple((max(a, 0), max(b, 0)) for a, b in pads)
+
+
+def _cut(extent, pads):
+    """Index of the grown array without the input positions a negative padding drops."""
+    return (slice(None), *(slice(max(-a, 0), max(a, 0) + n + b) for n, (a, b) in zip(extent, pads)))

@@ -65,3 +65,18 @@ def check_against_keras(model, x, targets, context):
     assert_maps_close(reference.forward(model, x), out, "float64", f"forward of {context}")
     got = reference.attribution(model, x, targets, rule="gradient")
     assert_maps_close(got, grad, "float64", f"GradientTape vs reference gradient, {context}")
+
+
+def tf_gradient_is_derivative(extent, size, strides, dilation, padding) -> bool:
+    """Whether TensorFlow's 3-D gradients are the derivative of its 3-D forward pass here.
+
+    ``Conv3D``, ``MaxPool3D`` and ``AvgPool3D`` plan ``"same"`` padding unclamped (a negative
+    total padding ``(out - 1) s + e - n`` shifts the windows into the input) but their gradient
+    kernels, and ``conv3d_transpose``, clamp it at zero (measured, TensorFlow 2.21 CPU). The two
+    plans agree when every axis has ``total >= -1``: only then can ``tf.GradientTape`` be the
+    oracle of a 3-D operation's vector-Jacobian product. ``extent`` is the input extent of the
+    convolution or pool (for a transposed convolution: its output extent).
+    """
+    if padding != "same":
+        return True
+    return all(-(-n // s) * s - s + (k - 1) * d + 1 - n >= -1 for n, k, s, d in zip(extent, size, strides, dilation))

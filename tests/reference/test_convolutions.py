@@ -1,11 +1,13 @@
-"""The convolution variants of the reference: grouped and causal ``Conv1D/2D``,
-``DepthwiseConv1D/2D``, ``SeparableConv1D/2D``, ``Conv1DTranspose/2DTranspose``.
+"""The convolution variants of the reference: grouped and causal ``Conv1D/2D/3D``,
+``DepthwiseConv1D/2D``, ``SeparableConv1D/2D``, ``Conv1DTranspose/2DTranspose/3DTranspose``.
 
 Part of the spec covered (DESIGN.md §1, §3; proposition 2):
 
 - every variant's vector-Jacobian product is its adjoint, ``<A x, y> = <x, A^T y>``;
 - forward and vjp equal the loop spec of :mod:`tests.naive_conv` (groups, causal padding,
-  depthwise channel order, separable, transposed strides / padding / output extent);
+  depthwise channel order, separable, transposed strides / padding / output extent), in 1-D
+  and 2-D; 3-D convolutions (``Conv3D`` with groups, ``Conv3DTranspose``) are held to the
+  adjoint identity and to Keras;
 - on float64 Keras models, the forward pass equals Keras's and ``rule="gradient"`` equals
   ``tf.GradientTape`` (Keras's output-extent rule for transposed convolutions included);
 - planted faults (a transposed convolution whose kernel is not flipped or whose "same" padding
@@ -35,7 +37,7 @@ from tests.naive_conv import (
     grouped_conv2d_naive,
     separable_conv2d_naive,
 )
-from tests.reference.layer_checks import check_against_keras
+from tests.reference.layer_checks import check_against_keras, tf_gradient_is_derivative
 from tests.reference.test_ops import assert_adjoint, draw_array, drop, lift, pair, vjp
 
 L = keras.layers
@@ -68,7 +70,7 @@ def scale_of(make, kernels, x, y):
 # --- adjoint identities ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("rank", [1, 2])
+@pytest.mark.parametrize("rank", [1, 2, 3])
 @given(data=st.data())
 def test_grouped_and_causal_conv_adjoint_identity(rank, data):
     n, spatial, size, strides, dilation, padding = draw_conv(data, rank, causal=rank == 1)
@@ -150,7 +152,7 @@ def draw_transpose(data, rank, dilated=True):
     return x, kernel, strides, dilation, padding, output_padding, op
 
 
-@pytest.mark.parametrize("rank", [1, 2])
+@pytest.mark.parametrize("rank", [1, 2, 3])
 @given(data=st.data())
 def test_conv_transpose_adjoint_identity(rank, data):
     x, kernel, strides, dilation, padding, output_padding, op = draw_transpose(data, rank)
@@ -272,15 +274,16 @@ def check_layer(data, layer, input_shape, then=None):
 ACTIVATIONS = st.sampled_from([None, "relu", "gelu", "hard_silu"])  # no saturating tanh: 1 - tanh^2 cancels
 
 
-@pytest.mark.parametrize("rank", [1, 2])
+@pytest.mark.parametrize("rank", [1, 2, 3])
 @given(data=st.data())
 def test_grouped_and_causal_conv_against_keras(rank, data):
     _, spatial, size, strides, dilation, padding = draw_conv(data, rank, causal=rank == 1)
     groups = data.draw(st.integers(1, 3), label="groups")
-    kind = L.Conv1D if rank == 1 else L.Conv2D
+    kind = {1: L.Conv1D, 2: L.Conv2D, 3: L.Conv3D}[rank]
     layer = kind(2 * groups, size, strides=strides, padding=padding, dilation_rate=dilation, groups=groups,
                  activation=data.draw(ACTIVATIONS, label="activation"), dtype="float64")
     assume(padding != "valid" or all(n >= (k - 1) * d + 1 for n, k, d in zip(spatial, size, dilation)))
+    assume(rank < 3 or tf_gradient_is_derivative(spatial, size, strides, dilation, padding))  # see test_volumes.py
     check_layer(data, layer, (*spatial, groups * data.draw(st.integers(1, 2), label="channels per group")))
 
 
@@ -303,7 +306,7 @@ def test_depthwise_and_separable_against_keras(rank, data):
     check_layer(data, layer, (*spatial, data.draw(st.integers(1, 3), label="channels")))
 
 
-@pytest.mark.parametrize("rank", [1, 2])
+@pytest.mark.parametrize("rank", [1, 2, 3])
 @given(data=st.data())
 def test_conv_transpose_against_keras(rank, data):
     _, spatial, size, strides, _, padding = draw_conv(data, rank)
@@ -313,7 +316,8 @@ def test_conv_transpose_against_keras(rank, data):
         extent = ConvTranspose(np.zeros((*size, 1, 1)), None, strides, padding, (1,) * rank, pads).extent(spatial)
     except ValueError:
         assume(False)  # Keras fails too (see test_refusals)
-    layer = (L.Conv1DTranspose if rank == 1 else L.Conv2DTranspose)(
+    assume(rank < 3 or tf_gradient_is_derivative(extent, size, strides, (1,) * rank, padding))  # see test_volumes.py
+    layer = {1: L.Conv1DTranspose, 2: L.Conv2DTranspose, 3: L.Conv3DTranspose}[rank](
         data.draw(st.integers(1, 3), label="filters"), size, strides=strides, padding=padding,
         output_padding=output_padding, activation=data.draw(ACTIVATIONS, label="activation"), dtype="float64")
     model, _, _ = check_layer(data, layer, (*spatial, data.draw(st.integers(1, 3), label="channels")))
