@@ -10,6 +10,8 @@ as a float16 model may).
 
 from __future__ import annotations
 
+import os
+import sys
 import warnings
 
 import numpy as np
@@ -19,6 +21,8 @@ from . import built, operators
 from . import inputs as io
 from . import scores, traced
 from .signature import check_operator, check_targets, describe
+
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # refdeconv/
 
 
 class Checks:
@@ -93,12 +97,12 @@ class Checks:
                 bad |= ~np.isfinite(m).reshape(len(m), -1).all(axis=1)
             self._nonfinite += int(bad.sum())
 
-    def _warn_nonfinite(self, n: int, stacklevel: int = 3) -> None:
+    def _warn_nonfinite(self, n: int) -> None:
         """Warn, once for the call, how many of its ``n`` maps have NaN or Inf; start counting anew."""
         if self._nonfinite:
-            warnings.warn(f"{type(self).__name__}: {self._nonfinite} of {n} maps have NaN or Inf values although the "
-                          f"inputs and targets are finite: the computation overflowed (in {self.dtype}?); compare "
-                          "with the model in float32 or float64", RuntimeWarning, stacklevel=stacklevel)
+            _warn(f"{type(self).__name__}: {self._nonfinite} of {n} maps have NaN or Inf values although the inputs "
+                  f"and targets are finite: the computation overflowed (in {self.dtype}?); compare with the model "
+                  "in float32 or float64", RuntimeWarning)
         self._nonfinite = 0
 
     def _note(self, record: list) -> None:
@@ -110,10 +114,18 @@ class Checks:
         name = type(self).__name__
         others = sorted({e["type"] for e in record if e["rule"] == "gradient"})
         if others:
-            warnings.warn(f"{name}: non-ReLU nonlinearities keep their ordinary gradient: {', '.join(others)}", stacklevel=4)
+            _warn(f"{name}: non-ReLU nonlinearities keep their ordinary gradient: {', '.join(others)}")
         missed = [e["op"] for e in record if e["rule"] == "not reached"]
         if missed:
-            warnings.warn(f"{name}: {len(missed)} ReLU(s) whose own gradient TensorFlow never builds (e.g. under a "
-                          f"tf.custom_gradient) did not get the {self.rule} rule: {', '.join(missed)}", stacklevel=4)
+            _warn(f"{name}: {len(missed)} ReLU(s) whose own gradient TensorFlow never builds (e.g. under a "
+                  f"tf.custom_gradient) did not get the {self.rule} rule: {', '.join(missed)}")
         if not any(e["rule"] in (self.rule, "not reached") for e in record):
-            warnings.warn(f"{name}: the model has no ReLU, so {self.rule} equals the plain gradient here", stacklevel=4)
+            _warn(f"{name}: the model has no ReLU, so {self.rule} equals the plain gradient here")
+
+
+def _warn(message: str, category=UserWarning) -> None:
+    """``warnings.warn`` at the user's line: the first caller outside refdeconv (however deep the call)."""
+    frame, level = sys._getframe(1), 2  # noqa: SLF001 - Python 3.10 has no warn(skip_file_prefixes=...)
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE + os.sep):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)

@@ -171,7 +171,7 @@ class Explainer(Checks):
             for collector, part in zip(collectors, maps):
                 collector.add(part)
             seen += int(xs[0].shape[0])
-        self._warn_nonfinite(seen, stacklevel=4)
+        self._warn_nonfinite(seen)
         if not seen:
             return pack([tf.zeros([0, *[d or 0 for d in (spec.shape if spec.shape.rank is not None else [])]],
                                   self._dtype_of(i)) for i, spec in enumerate(specs)])

@@ -93,8 +93,9 @@ def test_maps_that_overflow_get_one_warning_counting_them():
         warnings.simplefilter("always")
         maps = DeconvNet(model, batch_size=2, operator="regression").explain(x, weights).numpy()
     assert (~np.isfinite(maps).all(axis=1)).sum() == 3, maps
-    said = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
-    assert len(said) == 1 and "3 of 6 maps have NaN or Inf" in said[0], said
+    said = [w for w in caught if issubclass(w.category, RuntimeWarning)]
+    assert len(said) == 1 and "3 of 6 maps have NaN or Inf" in str(said[0].message), [str(w.message) for w in said]
+    assert said[0].filename == __file__, f"the warning points at {said[0].filename}, not at the caller"
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         DeconvNet(model, batch_size=2, operator="regression").explain(x, weights * np.float16(1e-3))  # finite: silent
