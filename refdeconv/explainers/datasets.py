@@ -163,26 +163,67 @@ def batched_dataset(dataset, batch_size, signature_of):
 def runs(dataset, size: int, pair: bool, signature_of):
     """Batches of at most ``size`` consecutive samples of ``dataset`` of the same shapes, in order.
 
-    The first sample of each run is checked against the model (:func:`check_samples`), after the
-    run before it was yielded (and explained: an unbuilt model is then built).
+    The samples come from ``ragged_batch`` (batched in TensorFlow; a batch whose samples
+    agree in shape is used whole), or one by one where a rank is unknown. The first sample of each
+    run is checked against the model (:func:`check_samples`), after the run before it was yielded
+    (and explained: an unbuilt model is then built).
     """
-    run, shapes = [], None
-    for index, element in enumerate(elements(dataset)):
-        flat = tf.nest.flatten(element)
-        key = tuple(tuple(t.shape) for t in flat)
-        if run and (key != shapes or len(run) == size):
-            yield _stacked(element, run)
-            run = []
-        if not run and key != shapes:
+    run, count, shapes, index = [], 0, None, 0
+    for structure, piece in _pieces(dataset, size):
+        key = tuple(tuple(t.shape[1:]) for t in piece)
+        if run and key != shapes:
+            yield _joined(structure, run)
+            run, count = [], 0
+        if key != shapes:
             sig = signature_of()
-            x = flatten(element[0] if pair else element, sig)[0]
-            check_samples([t.shape for t in x], sig, f"sample {index} of the Dataset has")
-        run.append(flat)
-        shapes, structure = key, element
+            first = tf.nest.pack_sequence_as(structure, piece)
+            check_samples([t.shape[1:] for t in flatten(first[0] if pair else first, sig)[0]], sig,
+                          f"sample {index} of the Dataset has")
+        n = int(piece[0].shape[0])
+        shapes, index = key, index + n
+        while n:
+            take = min(size - count, n)
+            run.append(piece if take == n else [t[:take] for t in piece])
+            piece, n, count = [t[take:] for t in piece] if take < n else piece, n - take, count + take
+            if count == size:
+                yield _joined(structure, run)
+                run, count = [], 0
     if run:
-        yield _stacked(structure, run)
+        yield _joined(structure, run)
 
 
-def _stacked(structure, run: list):
-    """The samples of ``run`` (each flattened) stacked into one batch of ``structure``."""
-    return tf.nest.pack_sequence_as(structure, [tf.stack(parts) for parts in zip(*run)])
+_CHUNK = 1024  # the most samples per ragged_batch: its cost grows with its batch size (40 s at 2**20)
+
+
+def _pieces(dataset, size: int):
+    """``(structure, flat tensors)`` of consecutive samples of one shape: whole ``ragged_batch``
+    batches where their samples agree, else one sample each."""
+    if any(spec.shape.rank is None for spec in tf.nest.flatten(dataset.element_spec)):
+        for batch in elements(dataset.batch(1)):
+            yield batch, tf.nest.flatten(batch)
+        return
+    for batch in elements(dataset.ragged_batch(min(size, _CHUNK))):
+        flat = tf.nest.flatten(batch)
+        dense = [_uniform(t) for t in flat]
+        if all(t is not None for t in dense):
+            yield batch, dense
+            continue
+        for i in range(int(dense[0].shape[0] if dense[0] is not None else flat[0].nrows())):
+            yield batch, [t[i : i + 1].to_tensor() if isinstance(t, tf.RaggedTensor) else t[i : i + 1] for t in flat]
+
+
+def _uniform(t):
+    """``t`` as a dense tensor where all its samples have one shape (exactly its values), else ``None``."""
+    if not isinstance(t, tf.RaggedTensor):
+        return t
+    lengths = [r.numpy() for r in t.nested_row_lengths()]
+    if any(len(r) and (r != r[0]).any() for r in lengths):
+        return None
+    dims = [int(r[0]) if len(r) else 0 for r in lengths]
+    return tf.reshape(t.flat_values, [int(t.nrows()), *dims, *t.flat_values.shape[1:]])
+
+
+def _joined(structure, run: list):
+    """The parts of ``run`` (each a list of flat tensors) joined into one batch of ``structure``."""
+    parts = run[0] if len(run) == 1 else [tf.concat(column, 0) for column in zip(*run)]
+    return tf.nest.pack_sequence_as(structure, parts)

@@ -67,8 +67,8 @@ def test_images_of_several_sizes_each_as_explained_alone(image_model, batch_size
     pairs = _generated(list(zip(xs, ys)), (tf.TensorSpec((None, None, 3), tf.float32), tf.TensorSpec((), tf.int32)))
     _check_each_alone(image_model, _explain(image_model, pairs, batch_size=batch_size), xs, ys,
                       f"(x, label) pairs, batch_size={batch_size}")
-    half = [x.astype("float16") for x in xs]  # cast to the model's dtype, as arrays are; top class
-    got = _explain(image_model, _generated(half, tf.TensorSpec((None, None, 3), tf.float16)), batch_size=batch_size)
+    half = [x.astype("float16") for x in xs]  # cast to the model's dtype, as arrays are; top class; unknown rank
+    got = _explain(image_model, _generated(half, tf.TensorSpec(None, tf.float16)), batch_size=batch_size)
     _check_each_alone(image_model, got, half, [None] * len(xs), f"float16 samples alone, batch_size={batch_size}")
 
 
