@@ -6,7 +6,8 @@
 :mod:`~refdeconv.explainers.traced` (traced functions and their cache),
 :mod:`~refdeconv.explainers.frontier` and :mod:`~refdeconv.explainers.signals` (the per-target
 cache above the last switch), :mod:`~refdeconv.explainers.distributed` (``tf.distribute``),
-:mod:`~refdeconv.explainers.inputs` (inputs and targets), :mod:`~refdeconv.explainers.operators`,
+:mod:`~refdeconv.explainers.inputs` (inputs and targets), :mod:`~refdeconv.explainers.datasets`
+(Datasets streamed in batches of one shape), :mod:`~refdeconv.explainers.operators`,
 :mod:`~refdeconv.explainers.outputs` (maps assembled in place) and
 :mod:`~refdeconv.explainers.models` (the model as the explainers see it: dtype, the cut).
 It never imports :mod:`refdeconv.reference`: the two meet only in :mod:`refdeconv.conformance`.
