@@ -6,15 +6,17 @@ forward pass and the attribution map under one of three ReLU rules. Every
 operation has its forward and its vector-Jacobian product side by side; the
 rules differ in one function (:mod:`refdeconv.reference.rules`).
 
-Supported layers: ``InputLayer``, ``Dense``, ``Conv1D``, ``Conv2D`` (valid/same,
+Supported layers include: ``InputLayer``, ``Dense``, ``Conv1D/2D/3D`` (valid/same,
 strides, dilation, groups; causal for ``Conv1D``), ``DepthwiseConv1D/2D``,
-``SeparableConv1D/2D``, ``Conv1DTranspose/2DTranspose`` (no dilation),
-``PReLU``, ``MaxPooling1D/2D``, ``AveragePooling1D/2D``,
-``GlobalAveragePooling1D/2D``, ``GlobalMaxPooling1D/2D``, ``Flatten``,
+``SeparableConv1D/2D``, ``Conv1DTranspose/2DTranspose/3DTranspose`` (no dilation),
+``PReLU``, ``MaxPooling1D/2D/3D``, ``AveragePooling1D/2D/3D``,
+``GlobalAveragePooling1D/2D/3D``, ``GlobalMaxPooling1D/2D/3D``,
+``ZeroPadding1D/2D/3D``, ``Cropping1D/2D/3D``, ``UpSampling1D/2D/3D``, ``Flatten``,
 ``Reshape``, ``Dropout`` and the other inference-time identities,
 ``BatchNormalization`` (inference), ``Add``, ``Concatenate``, ``ReLU``
 (``max_value``, ``threshold``), ``Activation``, ``LeakyReLU``, ``ELU``,
-``Softmax``, and nested Sequential/Functional models. Anything else raises
+``Softmax``, and nested Sequential/Functional models; the coverage table of
+``docs/verification.md`` lists them all. Anything else raises
 ``NotImplementedError`` naming the layer.
 """
 
