@@ -194,24 +194,28 @@ def test_conv3d_unclamped_same_padding_against_keras():
     # Extent 3, kernel 1, stride 3, "same": total padding 1 - 3 = -2, so TensorFlow's Conv3D
     # and MaxPool3D read position 1 (a 2-D convolution would read position 0).
     rng = np.random.default_rng(3)
-    conv = keras.Sequential([keras.Input((3, 7, 2, 2), **F64), L.Conv3D(2, (1, 1, 2), strides=(3, 4, 1), padding="same", use_bias=False, **F64)])
-    for w in conv.weights:
-        w.assign(rng.standard_normal(w.shape))
-    pool = keras.Sequential([keras.Input((3, 7, 2, 2)), L.MaxPooling3D((1, 2, 1), strides=(3, 4, 1), padding="same")])
+    geometry = dict(strides=(3, 4, 1), padding="same")
+    conv = keras.Sequential([keras.Input((3, 7, 2, 2), **F64), L.Conv3D(2, (1, 1, 2), use_bias=False, **geometry, **F64)])
+    conv.weights[0].assign(rng.standard_normal(conv.weights[0].shape))
+    pool = keras.Sequential([keras.Input((3, 7, 2, 2)), L.MaxPooling3D((1, 2, 1), **geometry)])
     x = rng.standard_normal((2, 3, 7, 2, 2))
     assert not tf_gradient_is_derivative((3, 7, 2), (1, 1, 2), (3, 4, 1), (1, 1, 1), "same")
     for model, key in ((conv, "float64"), (pool, "float32")):
-        got, want = reference.forward(model, x), np.asarray(model(x.astype(model.inputs[0].dtype)))
-        assert_maps_close(want, got, key, f"forward of {model.layers[0].name} with a negative 'same' padding")
+        name = f"{type(model.layers[0]).__name__} with a negative 'same' padding"
+        got = reference.forward(model, x)
+        assert_maps_close(np.asarray(model(x.astype(model.inputs[0].dtype))), got, key, f"forward of {name}")
         y = rng.standard_normal(got.shape)
         g = reference.attribution(model, x, y, rule="gradient")
-        if model is conv:  # linear: the map is A^T y, the adjoint of Keras's own forward pass
-            kernel = np.abs(model.layers[0].kernel.numpy())
+        # Both are positively homogeneous: <f(x), y> = <x, J^T y>, J the Jacobian of Keras's forward.
+        if model is conv:
+            kernel = np.abs(model.weights[0].numpy())
             scale = float(np.vdot(linear.Conv(kernel, None, (3, 4, 1), "same_unclamped", (1, 1, 1)).forward(np.abs(x)), np.abs(y)))
-            assert_adjoint("Conv3D (unclamped 'same')", got, y, [x], [g], scale, "kernel (1, 1, 2), strides (3, 4, 1)")
-            # TensorFlow's gradient kernel clamps the padding: not the derivative of its forward pass.
-            _, tape = score_gradient(model, x, y)
-            assert np.abs(tape - g).max() > 0.1, "TensorFlow's Conv3D gradient now agrees: drop the assume() on it"
+        else:
+            scale = float(np.vdot(np.abs(got), np.abs(y)))
+        assert_adjoint(name, got, y, [x], [g], scale, "strides (3, 4, 1)")
+        # TensorFlow's gradient kernels clamp the padding: not the derivative of its forward pass.
+        tape = score_gradient(model, x.astype(model.inputs[0].dtype), y)[1]
+        assert np.abs(tape - g).max() > 0.1, f"{name}: TensorFlow's gradient now agrees: drop tf_gradient_is_derivative"
 
 
 # --- against Keras ------------------------------------------------------------------------------
@@ -228,7 +232,8 @@ def distinct(data, shape, label):
 @given(data=st.data())
 def test_3d_pooling_against_keras(kind, data):
     size, strides, padding = draw_pool(data)
-    x = distinct(data, data.draw(st.tuples(st.integers(1, 2), *[st.integers(1, 5)] * 3, st.integers(1, 2)), label="x shape"), "x")
+    shape = data.draw(st.tuples(st.integers(1, 2), *[st.integers(1, 5)] * 3, st.integers(1, 2)), label="x shape")
+    x = distinct(data, shape, "x")
     assume(tf_gradient_is_derivative(x.shape[1:-1], size, strides, (1, 1, 1), padding))
     assume(padding == "same" or all(n >= k for n, k in zip(x.shape[1:-1], size)))
     # float32: TensorFlow has no float64 MaxPool3D or AvgPool3D kernel on CPU.
@@ -237,7 +242,8 @@ def test_3d_pooling_against_keras(kind, data):
     out, grad = score_gradient(model, x, targets)
     context = f"{kind.__name__}({size}, strides={strides}, padding={padding!r}) on x {x.shape}"
     assert_maps_close(out, reference.forward(model, x), "float32", f"forward of {context}")
-    assert_maps_close(grad, reference.attribution(model, x, targets, rule="gradient"), "float32", f"GradientTape vs reference, {context}")
+    got = reference.attribution(model, x, targets, rule="gradient")
+    assert_maps_close(grad, got, "float32", f"GradientTape vs reference, {context}")
 
 
 @pytest.mark.parametrize("pool", [L.GlobalAveragePooling3D, L.GlobalMaxPooling3D], ids=["average", "max"])
@@ -265,3 +271,82 @@ def test_global_max_pooling3d_ties_against_tape(keepdims):
     x[0] = 0.0  # every position tied
     targets = np.arange(1.0, 7.0).reshape(3, *model.outputs[0].shape[1:])
     check_against_keras(model, x, targets, f"GlobalMaxPooling3D(keepdims={keepdims}) on tied integers")
+
+
+# --- a video classifier, end to end -------------------------------------------------------
+
+
+def video_classifier(seed):
+    """``(N, 4, 8, 8, 2)`` clips: Conv3D relu, MaxPooling3D, Conv3D relu, MaxPooling3D, Dense (float32:
+    TensorFlow has no float64 MaxPool3D kernel on CPU), with seeded weights, clips and targets."""
+    model = keras.Sequential([
+        keras.Input((4, 8, 8, 2)), L.Conv3D(3, 3, padding="same", activation="relu"), L.MaxPooling3D(2),
+        L.Conv3D(4, (2, 3, 3), padding="same", activation="relu"), L.MaxPooling3D(2), L.Flatten(), L.Dense(5),
+    ])
+    rng = np.random.default_rng(seed)
+    for w in model.weights:
+        w.assign(rng.normal(0.3 if "bias" in w.path else 0.0, 0.5, w.shape))
+    return model, rng.normal(size=(2, 4, 8, 8, 2)).astype(np.float32), rng.normal(size=(2, 5))
+
+
+def tf_video_map(model, x, targets, rule):
+    """The map of :func:`video_classifier` under ``rule``, by TensorFlow alone: the layers written
+    out as ``tf.nn`` ops on the model's weights, each ReLU a ``tf.custom_gradient`` with the rule
+    (``tests.tf_rules``), max-pooling's gradient TensorFlow's own. Returns the map and the
+    pre-activations of both ReLUs."""
+    conv1, conv2, dense = ([w.numpy() for w in layer.weights] for layer in model.layers if layer.weights)
+    relu = rule_wrapper(rule)(tf.nn.relu)
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        z1 = tf.nn.conv3d(xt, conv1[0], [1] * 5, "SAME") + conv1[1]
+        z2 = tf.nn.conv3d(tf.nn.max_pool3d(relu(z1), 2, 2, "VALID"), conv2[0], [1] * 5, "SAME") + conv2[1]
+        out = tf.reshape(tf.nn.max_pool3d(relu(z2), 2, 2, "VALID"), (len(x), -1)) @ dense[0] + dense[1]
+        score = tf.reduce_sum(out * tf.cast(targets, out.dtype))
+    return tape.gradient(score, xt).numpy(), (z1.numpy(), z2.numpy())
+
+
+def _closest_rivals(h):
+    """Per 2x2x2 window of ``h`` (``(N, D, H, W, C)``, even extents): winner minus runner-up."""
+    n, d, hh, w, c = h.shape
+    blocks = h.reshape(n, d // 2, 2, hh // 2, 2, w // 2, 2, c).transpose(0, 1, 3, 5, 7, 2, 4, 6).reshape(-1, 8)
+    top = np.sort(blocks, axis=1)
+    return top[:, -1] - top[:, -2]
+
+
+@pytest.fixture(scope="module")
+def video():
+    model, x, targets = video_classifier(seed=5)
+    _, (z1, z2) = tf_video_map(model, x, targets, "gradient")
+    for name, z in (("first", z1), ("second", z2)):  # the comparison's preconditions, in float32
+        gap, scale = _closest_rivals(np.maximum(z, 0)).min(), np.abs(z).max()
+        assert gap > 1e-4 * scale, f"{name} max-pool: a window ties within {gap:.3g} (scale {scale:.3g}): pick another seed"
+        assert np.abs(z).min() > 1e-5 * scale, f"{name} ReLU: a pre-activation within rounding of 0: pick another seed"
+    return model, x, targets
+
+
+@pytest.mark.parametrize("rule", ["gradient", "deconvnet", "guided"])
+def test_video_classifier_against_tensorflow(video, rule):
+    model, x, targets = video
+    got = reference.attribution(model, x, targets, rule=rule)
+    want = tf_video_map(model, x, targets, rule)[0]
+    assert_maps_close(want, got, "float32", f"video classifier, {rule}, tf.nn ops vs reference")
+    if rule == "gradient":
+        assert_maps_close(score_gradient(model, x, targets)[1], got, "float32", "video classifier, GradientTape vs reference")
+
+
+@pytest.mark.parametrize("rule", ["gradient", "deconvnet", "guided"])
+def test_video_deconvnet_through_tied_windows(rule):
+    # Integer clips through ReLU then overlapping 2x2x2 windows (stride 1): zero windows tie
+    # everywhere; every value is an exact integer, so the loop spec's map must be met exactly.
+    rng = np.random.default_rng(6)
+    model = keras.Sequential([keras.Input((3, 4, 4, 1)), L.ReLU(), L.MaxPooling3D(2, strides=1), L.Flatten(),
+                              L.Dense(3, use_bias=False)])
+    model.layers[-1].kernel.assign(rng.integers(-1, 2, model.layers[-1].kernel.shape))
+    x = rng.integers(-2, 3, (2, 3, 4, 4, 1)).astype(np.float64)
+    targets = rng.integers(-2, 3, (2, 3)).astype(np.float64)
+    u = (targets @ model.layers[-1].kernel.numpy().T).reshape(2, 2, 3, 3, 1)
+    g = maxpool3d_loops(np.maximum(x, 0), (2, 2, 2), (1, 1, 1), "valid", u)[1]
+    want = TF_RULES[rule](tf.constant(g), tf.constant((x > 0).astype(np.float64))).numpy()
+    got = reference.attribution(model, x, targets, rule=rule)
+    assert np.array_equal(got, want), f"video net with tied windows, {rule}: reference {got.ravel()} vs loop spec {want.ravel()}"
