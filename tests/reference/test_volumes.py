@@ -20,7 +20,8 @@ Part of the spec covered (DESIGN.md §3; propositions 2 and 3):
   pools on float64 models; ``GlobalMaxPooling3D`` ties shared equally, as ``tf.reduce_max``;
 - a video classifier (``Conv3D`` relu, ``MaxPooling3D``, twice, then ``Dense``): the gradient
   rule against ``tf.GradientTape``, DeconvNet and Guided Backprop against an independent
-  TensorFlow computation (away from ties), and DeconvNet on tied windows against the loop spec.
+  TensorFlow computation (away from ties), and DeconvNet on tied windows against the loop spec;
+- a planted fault (3-D ties broken in ``(w, h, d)`` order) fails those checks.
 """
 
 from __future__ import annotations
@@ -350,3 +351,18 @@ def test_video_deconvnet_through_tied_windows(rule):
     want = TF_RULES[rule](tf.constant(g), tf.constant((x > 0).astype(np.float64))).numpy()
     got = reference.attribution(model, x, targets, rule=rule)
     assert np.array_equal(got, want), f"video net with tied windows, {rule}: reference {got.ravel()} vs loop spec {want.ravel()}"
+
+
+def test_planted_tie_order_is_caught(monkeypatch):
+    # A wrong 3-D tie rule: the first maximum in row-major order over (w, h, d), not (d, h, w).
+    def w_major(window_values):
+        k = window_values.shape[-2]
+        if k != 8:
+            return np.argmax(window_values, axis=-2)
+        order = np.array([0, 4, 2, 6, 1, 5, 3, 7])  # (d, h, w) index of the taps in (w, h, d) order
+        return order[np.argmax(window_values[..., order, :], axis=-2)]
+
+    monkeypatch.setattr(pooling, "switch_index", w_major)
+    for check in (test_maxpool3d_tie_rule_by_hand, lambda: test_video_deconvnet_through_tied_windows("deconvnet")):
+        with pytest.raises(AssertionError):
+            check()
