@@ -1,8 +1,8 @@
 """Run by ``tests/explainers/test_switches.py`` in a fresh process, so that a build flag
 (``TF_ENABLE_ONEDNN_OPTS``) can be set before TensorFlow starts.
 
-``python tests/switches_run.py OUT``: explains the tie-heavy pooling models of :func:`models`
-under the three rules and saves the maps, the inputs and the weights to the ``.npz`` file OUT.
+``python tests/switches_run.py OUT``: explains the tie-heavy pooling models of :data:`SPECS`
+under the three rules and saves the maps and the forward outputs to the ``.npz`` file OUT.
 """
 
 from __future__ import annotations
@@ -24,13 +24,16 @@ SPECS = {
     "pool3d_overlap": ((5, 6, 6, 1), [("conv", 3, 2, 1), ("maxpool", 3, 3, 2, "same")]),
     "pool3d_skip": ((6, 5, 4, 1), [("conv", 3, 1, 1), ("maxpool", 3, 1, 3, "same")]),
 }
+#: Where kernels differ: Eigen's 3-D pool (oneDNN off) skips the first position of a 6-long axis
+#: here (``"same"`` unclamped), oneDNN's clamps, and so computes the ``"valid"`` twin's forward pass.
+TWINS = {"pool3d_skip": ((6, 5, 4, 1), [("conv", 3, 1, 1), ("maxpool", 3, 1, 3, "valid")])}
 
 
-def build(keras, name: str):
+def build(keras, name: str, twin: bool = False):
     """The model ``name`` of :data:`SPECS`, float32 (TensorFlow has no float64 ``MaxPool3D``), with
     integer weights in {-1, 0, 1}: every value is exact."""
     L = keras.layers
-    shape, layers = SPECS[name]
+    shape, layers = (TWINS if twin else SPECS)[name]
     inp = keras.Input(shape)
     h = inp
     for kind, rank, size, stride, *padding in layers:
@@ -60,6 +63,7 @@ def main(out: str) -> None:
     saved = {}
     for name in SPECS:
         model, x = build(keras, name), inputs(name)
+        saved[f"{name}/forward"] = model(x).numpy()
         for method in (DeconvNet, Gradient, GuidedBackprop):
             saved[f"{name}/{method.__name__}"] = method(model).explain(x, np.arange(3)).numpy()
     np.savez(out, **saved)

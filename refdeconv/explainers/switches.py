@@ -43,7 +43,7 @@ _LOCK = threading.Lock()
 _HOOKED: dict = {}  # op type -> TensorFlow's own gradient function
 
 
-def unpool(x, y, u, pool_size, strides, before):
+def unpool(x, y, u, pool_size, strides, before, checked: bool = False):
     """``A^T u`` for the max-pool ``y = maxpool(x)``: each window's ``u`` sent to its switch.
 
     Parameters
@@ -57,11 +57,14 @@ def unpool(x, y, u, pool_size, strides, before):
     before : tuple of int
         The padding before the data on each spatial axis, as the op's kernel computes it
         (:func:`padding_before`); negative where the kernel skips leading positions.
+    checked : bool
+        Also return whether every window of this geometry holds its pooled value.
 
     Returns
     -------
-    tf.Tensor
-        Of ``x``'s shape and dtype.
+    tf.Tensor, or (tf.Tensor, tf.Tensor)
+        Of ``x``'s shape and dtype; with ``checked``, and a scalar boolean: the geometry is the
+        forward pass's.
 
     Notes
     -----
@@ -103,7 +106,7 @@ def unpool(x, y, u, pool_size, strides, before):
         window = phases[phase][(slice(None), *[slice(a, a + o) for a, (_, o, _) in zip(starts, shapes)])]
         hit = tf.equal(window, y)
         taken = hit if remaining is None else tf.logical_and(hit, remaining)
-        if index + 1 < len(offsets):
+        if index + 1 < len(offsets) or checked:
             remaining = tf.logical_not(hit) if remaining is None else tf.logical_and(remaining, tf.logical_not(hit))
         part = tf.where(taken, u, tf.zeros_like(u))
         part = tf.pad(part, [[0, 0], *[[a, q - o - a] for a, (_, o, q) in zip(starts, shapes)], [0, 0]])
@@ -118,7 +121,8 @@ def unpool(x, y, u, pool_size, strides, before):
     inverse = [order.index(j) for j in range(len(order))]
     grid = tf.reshape(tf.transpose(grid, inverse), [batch, *[q * s for (_, _, q), s in zip(shapes, strides)], channels])
     grid = grid[(slice(None), *[slice(b, b + n) for (b, _), (n, _, _) in zip(pads, shapes)])]
-    return tf.pad(grid, [[0, 0], *[[c, 0] for c in skipped], [0, 0]]) if any(skipped) else grid
+    grid = tf.pad(grid, [[0, 0], *[[c, 0] for c in skipped], [0, 0]]) if any(skipped) else grid
+    return (grid, tf.logical_not(tf.reduce_any(remaining))) if checked else grid
 
 
 def _attr(op, name):
@@ -126,27 +130,28 @@ def _attr(op, name):
     return value.decode() if isinstance(value, bytes) else value
 
 
-def padding_before(op_type: str, extent: int, pooled: int, size: int, stride: int, padding: str) -> int:
-    """The padding before the data on one axis of a max-pool op, as TensorFlow's kernels apply it.
+def padding_before(extent: int, pooled: int, size: int, stride: int, padding: str, clamped: bool = True) -> int:
+    """The padding before the data on one axis of a max-pool, as TensorFlow's kernels apply it.
 
     Notes
     -----
-    With ``"SAME"``, the total padding is ``(O - 1) s + K - N``. The 2-D kernels clamp it at 0
-    and put ``floor(total / 2)`` before the data; the 3-D kernel (Eigen's cuboid pooling, oneDNN
-    on and off) does not clamp, and divides in C++ (towards zero), so a stride above the window
-    skips leading positions: ``max_pool3d`` of ``[0, ..., 5]`` with window 1, stride 3, ``"SAME"``
-    is ``[1, 4]``, where ``max_pool2d`` gives ``[0, 3]`` (measured, TF 2.21).
+    With ``"SAME"``, the total padding is ``t = (O - 1) s + K - N``. The 2-D kernels clamp it at
+    0 and put ``floor(t / 2)`` before the data (``clamped``). Eigen's 3-D kernel (oneDNN off)
+    does not clamp and divides in C++ (towards zero), so a stride above the window skips leading
+    positions: ``max_pool3d`` of ``[0, ..., 5]`` with window 1, stride 3, ``"SAME"`` is ``[1, 4]``,
+    while oneDNN's 3-D kernel and every 2-D kernel give ``[0, 3]`` (measured, TF 2.21). The two
+    differ only where ``t <= -2``.
     """
     if padding == "VALID":
         return 0
     total = (pooled - 1) * stride + size - extent
-    if op_type == "MaxPool3D":
-        return int(total / 2)
-    return max(total, 0) // 2
+    return max(total, 0) // 2 if clamped else int(total / 2)
 
 
 def _geometry(op, x, y):
-    """``(pool_size, strides, before)`` of a channels-last max-pool op, spatial axes only.
+    """``(pool_size, strides, befores)`` of a channels-last max-pool op, spatial axes only: the
+    paddings before the data that one kernel or another applies (:func:`padding_before`), the
+    clamped one first.
 
     Raises
     ------
@@ -166,13 +171,22 @@ def _geometry(op, x, y):
     keep = slice(2, None) if first else slice(1, -1)
     pool_size, strides = tuple(int(k) for k in ksize[keep]), tuple(int(s) for s in strides[keep])
     padding = _attr(op, "padding")
-    before = tuple(padding_before(op.type, n, o, k, s, padding)
-                   for n, o, k, s in zip(spatial, y.shape[1:-1], pool_size, strides))
-    return pool_size, strides, before
+    axes = list(zip(spatial, y.shape[1:-1], pool_size, strides))
+    befores = [tuple(padding_before(*axis, padding, clamped) for axis in axes) for clamped in (True, False)]
+    return pool_size, strides, sorted(set(befores), key=befores.index)
 
 
 def _format(op) -> str:
     return "NHWC" if op.type == "MaxPoolWithArgmax" else _attr(op, "data_format")
+
+
+def _unpooled(x, y, u, pool_size, strides, befores):
+    """:func:`unpool` under the geometry the forward pass used: where kernels differ (3-D, a
+    stride above the window, ``"SAME"``), the first of ``befores`` whose windows hold ``y``."""
+    if len(befores) == 1:
+        return unpool(x, y, u, pool_size, strides, befores[0])
+    clamped, fits = unpool(x, y, u, pool_size, strides, befores[0], checked=True)
+    return tf.where(fits, clamped, unpool(x, y, u, pool_size, strides, befores[1]))
 
 
 def _gradient(op, *grads):
@@ -183,11 +197,10 @@ def _gradient(op, *grads):
     if first:  # channels last inside: a transpose of refdeconv's own tensors, not of the user's data
         last = [0, *range(2, x.shape.rank), 1]
         x, y, u = (tf.transpose(t, last) for t in (x, y, u))
-    geometry = _geometry(op, x, y)
     # One function call op, inlined by TensorFlow when it runs: the frontier's cost proxy
     # (elements produced, :mod:`.frontier`) then counts the unpooling as one pass over the input,
     # as it counted TensorFlow's own gradient op, not as its few dozen element-wise steps.
-    unpooling = tf.function(lambda x, y, u: unpool(x, y, u, *geometry), autograph=False)
+    unpooling = tf.function(lambda x, y, u: _unpooled(x, y, u, *_geometry(op, x, y)), autograph=False)
     signal = unpooling.get_concrete_function(*[tf.TensorSpec(t.shape, t.dtype) for t in (x, y, u)])(x, y, u)
     if first:
         signal = tf.transpose(signal, [0, x.shape.rank - 1, *range(1, x.shape.rank - 1)])
