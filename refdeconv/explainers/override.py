@@ -59,7 +59,7 @@ import threading
 import tensorflow as tf
 from tensorflow.python.eager.polymorphic_function import polymorphic_function
 
-from . import polyphase, rules, switches
+from . import polyphase, refusals, rules, switches
 from .rules import FAMILY_SCOPE, NOT_A_RELU_SCOPE, SIGNALS, Trace, current
 
 _LOCK = threading.Lock()
@@ -239,6 +239,7 @@ def override(rule: str):
     rules.install_op_hooks()
     polyphase.install()
     switches.install()
+    refusals.install()
     _enter_patches()
     try:
         with rules.active(Trace(rule)) as trace:
