@@ -34,7 +34,7 @@ def _contests(op, inputs: list) -> np.ndarray | None:
     if isinstance(op, MaxPool):
         h = inputs[0]
         w = windows(h[:, None] if op.one_d else h, op.geometry, fill=-np.inf)
-        return np.moveaxis(w, 3, 0)
+        return np.moveaxis(w, -2, 0)  # (N, *pooled, K, C): the window axis, for every rank
     if isinstance(op, GlobalMaxPool):
         x = inputs[0]
         return np.moveaxis(x.reshape(len(x), -1, x.shape[-1]), 1, 0)

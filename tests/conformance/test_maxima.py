@@ -74,3 +74,20 @@ def test_the_audit_of_a_model_names_its_near_ties():
     report = run_model(_overlap_then_global(), PEAKED, np.array([0]), None, "guided")
     assert report.model["near_ties"] == ["GlobalMaxPool (sample 0)"]
     assert any("near ties at GlobalMaxPool (sample 0)" in line for line in about_model(report))
+
+
+@pytest.mark.parametrize("rank", [1, 2, 3])
+def test_ties_within_a_window_of_every_rank(rank):
+    """A tie inside one window is a tie, one across two windows is not, for 1-, 2- and 3-D pools
+    (the window axis is found for every rank; measured before: 3-D pools read another axis)."""
+    pool = {1: L.MaxPooling1D, 2: L.MaxPooling2D, 3: L.MaxPooling3D}[rank]
+    shape = (4,) * rank + (1,)
+    inputs = keras.Input(shape)
+    model = keras.Model(inputs, L.Flatten()(pool(2)(inputs)))
+    within, across = np.zeros((1, *shape)), np.zeros((1, *shape))
+    within[(0, *[0] * rank, 0)] = within[(0, *[0] * (rank - 1), 1, 0)] = 5.0  # two maxima in the first window
+    across[(0, *[0] * rank, 0)] = across[(0, *[0] * (rank - 1), 2, 0)] = 5.0  # one maximum in each of two windows
+    within += np.arange(within.size).reshape(within.shape) * 1e-3 * (within == 0)  # every other window untied
+    across += np.arange(across.size).reshape(across.shape) * 1e-3 * (across == 0)
+    assert max_pool_ties(model, [within])
+    assert not max_pool_ties(model, [across])
