@@ -29,7 +29,7 @@ from .reading import activation_ops, channels_last, leaky, padding, unsupported,
 L = keras.layers
 
 _IDENTITY = (
-    L.Dropout, L.SpatialDropout1D, L.SpatialDropout2D, L.GaussianNoise,
+    L.Dropout, L.SpatialDropout1D, L.SpatialDropout2D, L.SpatialDropout3D, L.GaussianNoise,
     L.GaussianDropout, L.AlphaDropout, L.ActivityRegularization,
 )
 _POOLS = {

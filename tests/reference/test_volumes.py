@@ -1,6 +1,6 @@
 """The reference's 3-D layers, for video and volumetric nets: ``MaxPooling3D``,
 ``AveragePooling3D``, ``GlobalAveragePooling3D``, ``GlobalMaxPooling3D``, ``UpSampling3D``,
-``ZeroPadding3D``, ``Cropping3D``, the 3-D padding rule of ``Conv3D``, and a small video
+``ZeroPadding3D``, ``Cropping3D``, ``SpatialDropout3D`` (the identity at inference), the 3-D padding rule of ``Conv3D``, and a small video
 classifier end to end (``Conv3D`` and ``Conv3DTranspose`` themselves are drawn with rank 3 in
 ``test_convolutions.py``).
 
@@ -254,7 +254,8 @@ def test_3d_shaping_against_keras(pool, data):
     size = data.draw(st.sampled_from([1, 2, (1, 2, 3)]), label="upsampling size")
     crop = data.draw(st.sampled_from([0, 1, (1, 0, 2), ((0, 1), (2, 0), (1, 1))]), label="cropping")
     keepdims = data.draw(st.booleans(), label="keepdims")
-    layers = [L.Conv3D(2, 2, **F64), L.ZeroPadding3D(pad, **F64), L.UpSampling3D(size, **F64), L.Cropping3D(crop, **F64),
+    layers = [L.Conv3D(2, 2, **F64), L.SpatialDropout3D(0.5, **F64), L.ZeroPadding3D(pad, **F64),
+              L.UpSampling3D(size, **F64), L.Cropping3D(crop, **F64),
               pool(keepdims=keepdims, **F64), L.Flatten(**F64), L.Dense(3, **F64)]
     model = keras.Sequential([keras.Input((4, 4, 4, 2), **F64), *layers])
     for w in model.weights:
