@@ -113,6 +113,7 @@ def _maps_in_child(flag: str, out: Path) -> dict:
         return dict(saved)
 
 
+@pytest.mark.heavy  # two child processes, seven models, three rules: about 25 s
 def test_switches_whatever_the_build(tmp_path):
     """oneDNN on and off: each build's maps equal the reference's of the forward pass that build ran
     (bitwise equal across builds where the forward passes agree), for every pooling model and rule."""
