@@ -95,34 +95,66 @@ def unpool(x, y, u, pool_size, strides, before, checked: bool = False):
     order = [2 + 2 * j for j in range(d)] + [0] + [1 + 2 * j for j in range(d)] + [2 * d + 1]
     phases = tf.transpose(tf.reshape(padded, [*split, channels]), order)  # (s..., N, Q..., C)
     phases = tf.reshape(phases, [math.prod(strides), batch, *[q for _, _, q in shapes], channels])
-    sums = {}
-    remaining = None
     offsets = list(itertools.product(*[range(k) for k in pool_size]))
-    for index, offset in enumerate(offsets):
-        starts = [k // s for k, s in zip(offset, strides)]
-        phase = 0
-        for k, s in zip(offset, strides):
-            phase = phase * s + k % s
-        window = phases[phase][(slice(None), *[slice(a, a + o) for a, (_, o, _) in zip(starts, shapes)])]
-        hit = tf.equal(window, y)
-        taken = hit if remaining is None else tf.logical_and(hit, remaining)
-        if index + 1 < len(offsets) or checked:
-            remaining = tf.logical_not(hit) if remaining is None else tf.logical_and(remaining, tf.logical_not(hit))
-        part = tf.where(taken, u, tf.zeros_like(u))
-        part = tf.pad(part, [[0, 0], *[[a, q - o - a] for a, (_, o, q) in zip(starts, shapes)], [0, 0]])
-        sums[phase] = part if phase not in sums else sums[phase] + part
-    zeros = None
-    stacked = []
-    for phase in range(math.prod(strides)):
-        if phase not in sums:
-            zeros = zeros if zeros is not None else tf.zeros_like(phases[0])
-        stacked.append(sums.get(phase, zeros))
-    grid = tf.reshape(tf.stack(stacked), [*strides, batch, *[q for _, _, q in shapes], channels])
+    if all(k <= s for k, s in zip(pool_size, strides)):  # windows do not overlap: every offset at once
+        stacked, remaining = _disjoint(phases, y, u, offsets, strides, shapes)
+    else:
+        stacked, remaining = _overlapping(phases, y, u, offsets, strides, shapes)
+    grid = tf.reshape(stacked, [*strides, batch, *[q for _, _, q in shapes], channels])
     inverse = [order.index(j) for j in range(len(order))]
     grid = tf.reshape(tf.transpose(grid, inverse), [batch, *[q * s for (_, _, q), s in zip(shapes, strides)], channels])
     grid = grid[(slice(None), *[slice(b, b + n) for (b, _), (n, _, _) in zip(pads, shapes)])]
     grid = tf.pad(grid, [[0, 0], *[[c, 0] for c in skipped], [0, 0]]) if any(skipped) else grid
     return (grid, tf.logical_not(tf.reduce_any(remaining))) if checked else grid
+
+
+def _phase(offset, strides) -> int:
+    """The flat index of the phase that window offset ``offset`` reads (row-major over the axes)."""
+    phase = 0
+    for k, s in zip(offset, strides):
+        phase = phase * s + k % s
+    return phase
+
+
+def _disjoint(phases, y, u, offsets, strides, shapes):
+    """Unpooling where no two windows overlap (window <= stride on every axis): each offset reads
+    element ``o`` of its own phase, so all offsets are compared at once, the switch is the first
+    hit along the offsets' axis, and the signals are the phases themselves.
+
+    Returns ``(phases of the signal, windows with no switch)``.
+    """
+    index = [_phase(offset, strides) for offset in offsets]
+    every = index == list(range(phases.shape[0]))  # window == stride: offset i reads phase i
+    windows = phases if every else tf.gather(phases, index)
+    windows = windows[(slice(None), slice(None), *[slice(0, o) for _, o, _ in shapes])]
+    hit = tf.equal(windows, y[None])
+    first = tf.logical_and(hit, tf.equal(tf.cumsum(tf.cast(hit, tf.int32), axis=0, exclusive=True), 0))
+    parts = tf.where(first, u[None], tf.zeros_like(u)[None])
+    parts = tf.pad(parts, [[0, 0], [0, 0], *[[0, q - o] for _, o, q in shapes], [0, 0]])
+    if not every:
+        parts = tf.scatter_nd(tf.constant(index)[:, None], parts, tf.shape(phases))
+    return parts, tf.logical_not(tf.reduce_any(hit, axis=0))
+
+
+def _overlapping(phases, y, u, offsets, strides, shapes):
+    """Unpooling offset by offset in row-major order: an offset takes the signal of the windows
+    where it holds the maximum and no earlier offset did; overlapping windows accumulate.
+
+    Returns ``(phases of the signal, windows with no switch)``.
+    """
+    sums, remaining = {}, None
+    for offset in offsets:
+        starts = [k // s for k, s in zip(offset, strides)]
+        phase = _phase(offset, strides)
+        window = phases[phase][(slice(None), *[slice(a, a + o) for a, (_, o, _) in zip(starts, shapes)])]
+        hit = tf.equal(window, y)
+        taken = hit if remaining is None else tf.logical_and(hit, remaining)
+        remaining = tf.logical_not(hit) if remaining is None else tf.logical_and(remaining, tf.logical_not(hit))
+        part = tf.pad(tf.where(taken, u, tf.zeros_like(u)),
+                      [[0, 0], *[[a, q - o - a] for a, (_, o, q) in zip(starts, shapes)], [0, 0]])
+        sums[phase] = part if phase not in sums else sums[phase] + part
+    zeros = tf.zeros_like(phases[0]) if len(sums) < phases.shape[0] else None
+    return tf.stack([sums.get(phase, zeros) for phase in range(phases.shape[0])]), remaining
 
 
 def _attr(op, name):
@@ -149,8 +181,8 @@ def padding_before(extent: int, pooled: int, size: int, stride: int, padding: st
 
 
 def _geometry(op, x, y):
-    """``(pool_size, strides, befores)`` of a channels-last max-pool op, spatial axes only: the
-    paddings before the data that one kernel or another applies (:func:`padding_before`), the
+    """``(pool_size, strides, befores, padding)`` of a channels-last max-pool op, spatial axes only:
+    the paddings before the data that one kernel or another applies (:func:`padding_before`), the
     clamped one first.
 
     Raises
@@ -173,20 +205,25 @@ def _geometry(op, x, y):
     padding = _attr(op, "padding")
     axes = list(zip(spatial, y.shape[1:-1], pool_size, strides))
     befores = [tuple(padding_before(*axis, padding, clamped) for axis in axes) for clamped in (True, False)]
-    return pool_size, strides, sorted(set(befores), key=befores.index)
+    return pool_size, strides, sorted(set(befores), key=befores.index), padding
 
 
 def _format(op) -> str:
     return "NHWC" if op.type == "MaxPoolWithArgmax" else _attr(op, "data_format")
 
 
-def _unpooled(x, y, u, pool_size, strides, befores):
-    """:func:`unpool` under the geometry the forward pass used: where kernels differ (3-D, a
-    stride above the window, ``"SAME"``), the first of ``befores`` whose windows hold ``y``."""
+def _unpooled(x, y, u, pool_size, strides, befores, padding):
+    """:func:`unpool` under the geometry of the kernel that runs: where kernels differ (3-D, a
+    stride above the window, ``"SAME"``), the one whose windows hold the pooled values of a probe
+    of distinct values (no ties: one geometry fits), pooled by the same kernel in the same graph."""
     if len(befores) == 1:
         return unpool(x, y, u, pool_size, strides, befores[0])
-    clamped, fits = unpool(x, y, u, pool_size, strides, befores[0], checked=True)
-    return tf.where(fits, clamped, unpool(x, y, u, pool_size, strides, befores[1]))
+    spatial = x.shape[1:-1]
+    probe = tf.reshape(tf.range(spatial.num_elements(), dtype=x.dtype), [1, *spatial, 1])
+    pooled = tf.nn.max_pool(probe, pool_size, strides, padding)
+    _, fits = unpool(probe, pooled, pooled, pool_size, strides, befores[0], checked=True)
+    return tf.where(fits, unpool(x, y, u, pool_size, strides, befores[0]),
+                    unpool(x, y, u, pool_size, strides, befores[1]))
 
 
 def _gradient(op, *grads):

@@ -37,31 +37,46 @@ ROOT = SCRIPT.parents[1]
 RULES = {"DeconvNet": "deconvnet", "Gradient": "gradient", "GuidedBackprop": "guided"}
 
 
-def _unpooled_by_definition(x, y, u, size, strides, padding):
-    """Each window's ``u`` added at its first maximum in row-major window order, under the window
-    geometry of TensorFlow's forward pass: the padding before the data (clamped at zero or not,
-    as kernels differ) for which every window's maximum is TensorFlow's pooled value ``y``."""
-    rank = len(size)
+def _switches(x, size, strides, before, pooled):
+    """``{(n, *window, c): (maximum, its first position in row-major window order)}`` of ``x``
+    for the windows of the pooled extents ``pooled``."""
+    rank, found = len(size), {}
+    for n, c in itertools.product(range(x.shape[0]), range(x.shape[-1])):
+        for window in itertools.product(*[range(o) for o in pooled]):
+            best, switch = -np.inf, None
+            for offset in itertools.product(*[range(k) for k in size]):
+                at = tuple(w * s + k - b for w, s, k, b in zip(window, strides, offset, before))
+                if all(0 <= p < e for p, e in zip(at, x.shape[1:1 + rank])) and x[(n, *at, c)] > best:
+                    best, switch = x[(n, *at, c)], at
+            found[(n, *window, c)] = (best, switch)
+    return found
+
+
+def _kernel_geometry(shape, size, strides, padding):
+    """The padding before the data (clamped at zero or not: kernels differ) under which TensorFlow's
+    kernel pools a probe of distinct values (no ties) as the definition does."""
+    probe = np.arange(np.prod(shape[1:-1]), dtype=np.float32).reshape(1, *shape[1:-1], 1)
+    pooled = tf.nn.max_pool(probe, size, strides, padding).numpy()
     for clamped in (True, False):
         before = [switches.padding_before(n, o, k, s, padding, clamped)
-                  for n, o, k, s in zip(x.shape[1:-1], y.shape[1:-1], size, strides)]
-        g = np.zeros_like(x)
-        for n, c in itertools.product(range(x.shape[0]), range(x.shape[-1])):
-            for window in itertools.product(*[range(o) for o in y.shape[1:-1]]):
-                best, switch = -np.inf, None
-                for offset in itertools.product(*[range(k) for k in size]):
-                    at = tuple(w * s + k - b for w, s, k, b in zip(window, strides, offset, before))
-                    if all(0 <= p < e for p, e in zip(at, x.shape[1:1 + rank])) and x[(n, *at, c)] > best:
-                        best, switch = x[(n, *at, c)], at
-                if best != y[(n, *window, c)]:
-                    break
-                g[(n, *switch, c)] += u[(n, *window, c)]
-            else:
-                continue
-            break
-        else:
-            return g
-    raise AssertionError(f"no window geometry gives TensorFlow's pooled values {y.ravel()} of {x.ravel()}")
+                  for n, o, k, s in zip(shape[1:-1], pooled.shape[1:-1], size, strides)]
+        found = _switches(probe, size, strides, before, pooled.shape[1:-1])
+        if all(found[(0, *w, 0)][0] == pooled[(0, *w, 0)] for w in itertools.product(*map(range, pooled.shape[1:-1]))):
+            return before
+    raise AssertionError(f"no window geometry gives TensorFlow's pooling of {probe.ravel()}: {pooled.ravel()}")
+
+
+def _unpooled_by_definition(x, y, u, size, strides, padding):
+    """Each window's ``u`` added at its first maximum in row-major window order, under the window
+    geometry of TensorFlow's kernel (each maximum checked to be TensorFlow's pooled value ``y``)."""
+    found = _switches(x, size, strides, _kernel_geometry(x.shape, size, strides, padding), y.shape[1:-1])
+    g = np.zeros_like(x)
+    for n, c in itertools.product(range(x.shape[0]), range(x.shape[-1])):
+        for window in itertools.product(*[range(o) for o in y.shape[1:-1]]):
+            best, switch = found[(n, *window, c)]
+            assert best == y[(n, *window, c)], f"window {window}: maximum {best}, TensorFlow pooled {y[(n, *window, c)]}"
+            g[(n, *switch, c)] += u[(n, *window, c)]
+    return g
 
 
 @st.composite
@@ -85,11 +100,27 @@ def test_unpool_is_the_first_maximum_rule(pool, seed, dtype):
     pool = tf.nn.max_pool if len(size) < 3 else tf.nn.max_pool3d
     y = pool(tf.constant(x), size, strides, padding)
     u = rng.integers(1, 4, y.shape).astype(dtype)
-    befores = sorted({tuple(switches.padding_before(n, o, k, s, padding, clamped)
-                            for n, o, k, s in zip(shape[1:-1], y.shape[1:-1], size, strides)) for clamped in (True, False)})
-    got = switches._unpooled(tf.constant(x), y, tf.constant(u), size, strides, befores).numpy()
+    befores = list(dict.fromkeys(tuple(switches.padding_before(n, o, k, s, padding, clamped)
+                                       for n, o, k, s in zip(shape[1:-1], y.shape[1:-1], size, strides))
+                                 for clamped in (True, False)))
+    got = switches._unpooled(tf.constant(x), y, tf.constant(u), size, strides, befores, padding).numpy()
     expected = _unpooled_by_definition(x, y.numpy(), u, size, strides, padding)
     np.testing.assert_array_equal(got, expected, err_msg=f"unpool {shape} window {size} strides {strides} {padding}")
+
+
+@pytest.mark.parametrize("extent", [5, 6, 7])
+def test_where_kernels_plan_windows_differently_ties_follow_the_kernel(extent):
+    """A 3-D pool with a stride above its window and ``"SAME"`` padding: Eigen's kernel skips a
+    leading position where oneDNN's does not. On an all-zero input every geometry's windows hold the
+    pooled zeros, so only the kernel's own geometry (probed on distinct values) can place the switches."""
+    x = np.zeros((1, extent, 2, 1, 1), np.float32)
+    y = tf.nn.max_pool3d(x, (1, 1, 1), (3, 1, 1), "SAME")
+    u = np.arange(1, y.shape.num_elements() + 1, dtype=np.float32).reshape(y.shape)
+    befores = list(dict.fromkeys(tuple(switches.padding_before(n, o, 1, s, "SAME", clamped)
+                                       for n, o, s in zip(x.shape[1:-1], y.shape[1:-1], (3, 1, 1)))
+                                 for clamped in (True, False)))
+    got = switches._unpooled(tf.constant(x), y, tf.constant(u), (1, 1, 1), (3, 1, 1), befores, "SAME").numpy()
+    np.testing.assert_array_equal(got, _unpooled_by_definition(x, y.numpy(), u, (1, 1, 1), (3, 1, 1), "SAME"))
 
 
 def test_outside_a_trace_tensorflow_gradient_is_untouched():
