@@ -22,7 +22,7 @@ as computed from the inputs, its captured variables not.
 
 from __future__ import annotations
 
-from .rules import FAMILY_SCOPE, NOT_A_RELU_SCOPE, RELU_OPS, forward_walk
+from .rules import FAMILY_SCOPE, NOT_A_RELU_SCOPE, RELU_OPS, descendants, forward_walk
 
 #: Ops linear in their operands computed from the inputs, whatever the others (shapes, indices,
 #: paddings, constants); structural ops that move or copy values; ops that call function graphs
@@ -51,17 +51,6 @@ DIVISIONS = frozenset({"RealDiv", "Div", "DivNoNan"})
 
 #: Max-pooling's switches (the method's own) and ``reduce_max``, its one-window case.
 SWITCHES = frozenset({"MaxPool", "MaxPoolV2", "MaxPool3D", "MaxPoolWithArgmax", "Max"})
-
-
-def _dependent(graph, sources) -> set:
-    """Ops of ``graph`` computed from ``sources`` (tensors), through data edges."""
-    seen, stack = set(), [s.op for s in sources]
-    while stack:
-        op = stack.pop()
-        if op not in seen:
-            seen.add(op)
-            stack.extend(c for t in op.outputs for c in t.consumers())
-    return seen
 
 
 def _arguments(graph) -> list:
@@ -100,11 +89,11 @@ def find(graph, sources, target) -> dict:
     are ReLUs; ops of the nonlinearities Keras computes through ``relu6`` (hard sigmoid, hard
     swish, PReLU, leaky ReLUs: :data:`~.rules.NOT_A_RELU_SCOPE`) are recorded by their ReLU op.
     """
-    dependent = {graph: _dependent(graph, sources)}
+    dependent = {graph: descendants(sources)}
     found = {}
     for op, name in forward_walk(graph, sources, target):
         if op.graph not in dependent:  # a called function graph
-            dependent[op.graph] = _dependent(op.graph, _arguments(op.graph))
+            dependent[op.graph] = descendants(_arguments(op.graph))
         if FAMILY_SCOPE not in op.name and NOT_A_RELU_SCOPE not in op.name and _is_nonlinear(op, dependent[op.graph]):
             found[name] = op.type
     return found

@@ -29,9 +29,8 @@ from __future__ import annotations
 import threading
 
 import tensorflow as tf
-from tensorflow.python.framework import ops as tf_ops
 
-from .rules import current
+from .rules import current, put_in_front
 
 #: A strided ``Conv2D`` reading at most this many channels gets :func:`input_gradient`.
 NARROW = 4
@@ -157,7 +156,5 @@ def install() -> None:
     with _LOCK:
         if _HOOKED:
             return
-        registry = tf_ops._gradient_registry._registry  # noqa: SLF001 - see docs/override.md
-        _HOOKED["Conv2D"] = registry["Conv2D"]["type"]
-        registry["Conv2D"]["type"] = _gradient
+        put_in_front(_HOOKED, {"Conv2D": lambda original: _gradient})
 

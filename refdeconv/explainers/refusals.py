@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import threading
 
-from tensorflow.python.framework import ops as tf_ops
 
-from .rules import current
+from .rules import current, put_in_front
 
 #: Op type -> (window extents, dilations) of the op, spatial axes only, channels last.
 _WINDOWS = {
@@ -72,7 +71,4 @@ def install() -> None:
     with _LOCK:
         if _HOOKED:
             return
-        registry = tf_ops._gradient_registry._registry  # noqa: SLF001 - see docs/override.md
-        for op_type in _WINDOWS:
-            _HOOKED[op_type] = registry[op_type]["type"]
-            registry[op_type]["type"] = _gradient
+        put_in_front(_HOOKED, dict.fromkeys(_WINDOWS, lambda original: _gradient))

@@ -101,6 +101,16 @@ def _hook(op_type: str, original):
     return gradient
 
 
+def put_in_front(saved: dict, makers: dict) -> None:
+    """Replace TensorFlow's registered gradient of each op type of ``makers`` by
+    ``makers[op_type](TensorFlow's own)``, keeping TensorFlow's own in ``saved`` (the caller
+    installs once per process, under its lock)."""
+    registry = tf_ops._gradient_registry._registry  # noqa: SLF001 - see docs/override.md
+    for op_type, make in makers.items():
+        saved[op_type] = registry[op_type]["type"]
+        registry[op_type]["type"] = make(saved[op_type])
+
+
 def install_op_hooks() -> None:
     """Put a per-thread dispatch in front of TensorFlow's registered ``Relu``/``Relu6`` gradients.
 
@@ -121,10 +131,7 @@ def install_op_hooks() -> None:
     with _LOCK:
         if _HOOKED:
             return
-        registry = tf_ops._gradient_registry._registry  # noqa: SLF001 - see docs/override.md
-        for op_type in RELU_OPS:
-            _HOOKED[op_type] = registry[op_type]["type"]
-            registry[op_type]["type"] = _hook(op_type, _HOOKED[op_type])
+        put_in_front(_HOOKED, {op_type: lambda original, t=op_type: _hook(t, original) for op_type in RELU_OPS})
         pairs = concrete_function._DelayedRewriteGradientFunctions  # noqa: SLF001
         _HOOKED["forward_backward"] = pairs.forward_backward
         pairs.forward_backward = _forward_backward
@@ -149,6 +156,17 @@ def called_graphs(op, library: dict) -> list:
     return [library[name].graph for name in names if name in library]
 
 
+def descendants(sources) -> set:
+    """The ops computed from the tensors ``sources`` (their own ops included), through data edges."""
+    above, stack = set(), [s.op for s in sources]
+    while stack:
+        op = stack.pop()
+        if op not in above:
+            above.add(op)
+            stack.extend(c for t in op.outputs for c in t.consumers())
+    return above
+
+
 def between(graph, sources, target) -> list:
     """Ops of ``graph`` on a path from one of the tensors ``sources`` to tensor ``target``."""
     below, stack = set(), [target.op]
@@ -157,12 +175,7 @@ def between(graph, sources, target) -> list:
         if op not in below:
             below.add(op)
             stack.extend(t.op for t in op.inputs)
-    above, stack = set(), [s.op for s in sources]
-    while stack:
-        op = stack.pop()
-        if op not in above:
-            above.add(op)
-            stack.extend(c for t in op.outputs for c in t.consumers())
+    above = descendants(sources)
     return [op for op in graph.get_operations() if op in below and op in above]
 
 

@@ -32,9 +32,8 @@ import math
 import threading
 
 import tensorflow as tf
-from tensorflow.python.framework import ops as tf_ops
 
-from .rules import current
+from .rules import current, put_in_front
 
 #: Op types whose gradient :func:`unpool` computes inside refdeconv traces.
 POOL_OPS = ("MaxPool", "MaxPoolV2", "MaxPool3D", "MaxPoolWithArgmax")
@@ -256,7 +255,4 @@ def install() -> None:
     with _LOCK:
         if _HOOKED:
             return
-        registry = tf_ops._gradient_registry._registry  # noqa: SLF001 - see docs/override.md
-        for op_type in POOL_OPS:
-            _HOOKED[op_type] = registry[op_type]["type"]
-            registry[op_type]["type"] = _gradient
+        put_in_front(_HOOKED, dict.fromkeys(POOL_OPS, lambda original: _gradient))
