@@ -214,11 +214,15 @@ def _format(op) -> str:
 def _unpooled(x, y, u, pool_size, strides, befores, padding):
     """:func:`unpool` under the geometry of the kernel that runs: where kernels differ (3-D, a
     stride above the window, ``"SAME"``), the one whose windows hold the pooled values of a probe
-    of distinct values (no ties: one geometry fits), pooled by the same kernel in the same graph."""
+    of distinct values (no ties: one geometry fits), pooled by the same kernel in the same graph
+    at run time."""
     if len(befores) == 1:
         return unpool(x, y, u, pool_size, strides, befores[0])
     spatial = x.shape[1:-1]
     probe = tf.reshape(tf.range(spatial.num_elements(), dtype=x.dtype), [1, *spatial, 1])
+    # A placeholder, not a constant: TensorFlow would fold a constant's pooling at optimisation
+    # time with its default kernel, not with the one the graph runs (measured: oneDNN's, 3-D).
+    probe = tf.compat.v1.placeholder_with_default(probe, probe.shape)
     pooled = tf.nn.max_pool(probe, pool_size, strides, padding)
     _, fits = unpool(probe, pooled, pooled, pool_size, strides, befores[0], checked=True)
     return tf.where(fits, unpool(x, y, u, pool_size, strides, befores[0]),

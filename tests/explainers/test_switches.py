@@ -108,18 +108,21 @@ def test_unpool_is_the_first_maximum_rule(pool, seed, dtype):
     np.testing.assert_array_equal(got, expected, err_msg=f"unpool {shape} window {size} strides {strides} {padding}")
 
 
+@pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
 @pytest.mark.parametrize("extent", [5, 6, 7])
-def test_where_kernels_plan_windows_differently_ties_follow_the_kernel(extent):
+def test_where_kernels_plan_windows_differently_ties_follow_the_kernel(extent, graph):
     """A 3-D pool with a stride above its window and ``"SAME"`` padding: Eigen's kernel skips a
     leading position where oneDNN's does not. On an all-zero input every geometry's windows hold the
-    pooled zeros, so only the kernel's own geometry (probed on distinct values) can place the switches."""
+    pooled zeros, so only the kernel's own geometry (probed on distinct values) can place the switches;
+    in a graph too, where a constant probe would be pooled at optimisation time by another kernel."""
     x = np.zeros((1, extent, 2, 1, 1), np.float32)
     y = tf.nn.max_pool3d(x, (1, 1, 1), (3, 1, 1), "SAME")
     u = np.arange(1, y.shape.num_elements() + 1, dtype=np.float32).reshape(y.shape)
     befores = list(dict.fromkeys(tuple(switches.padding_before(n, o, 1, s, "SAME", clamped)
                                        for n, o, s in zip(x.shape[1:-1], y.shape[1:-1], (3, 1, 1)))
                                  for clamped in (True, False)))
-    got = switches._unpooled(tf.constant(x), y, tf.constant(u), (1, 1, 1), (3, 1, 1), befores, "SAME").numpy()
+    unpooled = lambda x, y, u: switches._unpooled(x, y, u, (1, 1, 1), (3, 1, 1), befores, "SAME")  # noqa: E731
+    got = (tf.function(unpooled) if graph else unpooled)(tf.constant(x), y, tf.constant(u)).numpy()
     np.testing.assert_array_equal(got, _unpooled_by_definition(x, y.numpy(), u, (1, 1, 1), (3, 1, 1), "SAME"))
 
 
