@@ -95,10 +95,7 @@ def unpool(x, y, u, pool_size, strides, before, checked: bool = False):
     phases = tf.transpose(tf.reshape(padded, [*split, channels]), order)  # (s..., N, Q..., C)
     phases = tf.reshape(phases, [math.prod(strides), batch, *[q for _, _, q in shapes], channels])
     offsets = list(itertools.product(*[range(k) for k in pool_size]))
-    if all(k <= s for k, s in zip(pool_size, strides)):  # windows do not overlap: every offset at once
-        stacked, remaining = _disjoint(phases, y, u, offsets, strides, shapes)
-    else:
-        stacked, remaining = _overlapping(phases, y, u, offsets, strides, shapes)
+    stacked, remaining = _unpooled_phases(phases, y, u, offsets, strides, shapes)
     grid = tf.reshape(stacked, [*strides, batch, *[q for _, _, q in shapes], channels])
     inverse = [order.index(j) for j in range(len(order))]
     grid = tf.reshape(tf.transpose(grid, inverse), [batch, *[q * s for (_, _, q), s in zip(shapes, strides)], channels])
@@ -115,29 +112,11 @@ def _phase(offset, strides) -> int:
     return phase
 
 
-def _disjoint(phases, y, u, offsets, strides, shapes):
-    """Unpooling where no two windows overlap (window <= stride on every axis): each offset reads
-    element ``o`` of its own phase, so all offsets are compared at once, the switch is the first
-    hit along the offsets' axis, and the signals are the phases themselves.
-
-    Returns ``(phases of the signal, windows with no switch)``.
-    """
-    index = [_phase(offset, strides) for offset in offsets]
-    every = index == list(range(phases.shape[0]))  # window == stride: offset i reads phase i
-    windows = phases if every else tf.gather(phases, index)
-    windows = windows[(slice(None), slice(None), *[slice(0, o) for _, o, _ in shapes])]
-    hit = tf.equal(windows, y[None])
-    first = tf.logical_and(hit, tf.equal(tf.cumsum(tf.cast(hit, tf.int32), axis=0, exclusive=True), 0))
-    parts = tf.where(first, u[None], tf.zeros_like(u)[None])
-    parts = tf.pad(parts, [[0, 0], [0, 0], *[[0, q - o] for _, o, q in shapes], [0, 0]])
-    if not every:
-        parts = tf.scatter_nd(tf.constant(index)[:, None], parts, tf.shape(phases))
-    return parts, tf.logical_not(tf.reduce_any(hit, axis=0))
-
-
-def _overlapping(phases, y, u, offsets, strides, shapes):
+def _unpooled_phases(phases, y, u, offsets, strides, shapes):
     """Unpooling offset by offset in row-major order: an offset takes the signal of the windows
     where it holds the maximum and no earlier offset did; overlapping windows accumulate.
+    (Comparing all offsets at once, with an exclusive cumulative sum for the first maximum, was
+    measured 4x slower for 2 x 2 pools: 25-35 ms against 6.6 ms a batch, TensorFlow's kernel 9.3 ms.)
 
     Returns ``(phases of the signal, windows with no switch)``.
     """
