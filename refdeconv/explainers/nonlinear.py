@@ -22,7 +22,7 @@ as computed from the inputs, its captured variables not.
 
 from __future__ import annotations
 
-from .rules import FAMILY_SCOPE, NOT_A_RELU_SCOPE, RELU_OPS, descendants, forward_walk
+from .rules import FAMILY_SCOPE, NOT_A_RELU_SCOPE, RELU_OPS, descendants
 
 #: Ops linear in their operands computed from the inputs, whatever the others (shapes, indices,
 #: paddings, constants); structural ops that move or copy values; ops that call function graphs
@@ -71,8 +71,8 @@ def _is_nonlinear(op, dependent: set) -> bool:
     return True
 
 
-def find(graph, sources, target) -> dict:
-    """``op name -> op type`` of the non-ReLU nonlinearities on a path from ``sources`` to ``target``.
+def find(graph, sources, walked: list) -> dict:
+    """``op name -> op type`` of the non-ReLU nonlinearities among ``walked``.
 
     Parameters
     ----------
@@ -80,8 +80,9 @@ def find(graph, sources, target) -> dict:
         The traced forward pass (read before ``tf.gradients`` runs).
     sources : list of tf.Tensor
         The inputs.
-    target : tf.Tensor
-        The scores.
+    walked : list of (tf.Operation, str)
+        The ops on a path from the inputs to the scores, named
+        (:func:`~.rules.forward_walk`).
 
     Notes
     -----
@@ -91,7 +92,7 @@ def find(graph, sources, target) -> dict:
     """
     dependent = {graph: descendants(sources)}
     found = {}
-    for op, name in forward_walk(graph, sources, target):
+    for op, name in walked:
         if op.graph not in dependent:  # a called function graph
             dependent[op.graph] = descendants(_arguments(op.graph))
         if FAMILY_SCOPE not in op.name and NOT_A_RELU_SCOPE not in op.name and _is_nonlinear(op, dependent[op.graph]):

@@ -208,13 +208,12 @@ def forward_walk(graph, sources, target):
             queue.extend((inner, f"{name}/{inner.name}") for inner in called.get_operations())
 
 
-def forward_ops(graph, types, sources, target) -> dict:
-    """``name -> op`` of the ops of ``types`` on a path from a tensor of ``sources`` to ``target``
-    (:func:`forward_walk`).
+def forward_ops(walked: list, types) -> dict:
+    """``name -> op`` of the ops of ``types`` among ``walked`` (:func:`forward_walk`'s pairs).
 
     A ReLU off the path (Keras's recurrent layers, say, run their first step once outside the
     loop to learn its shapes) has no bearing on the map and is not listed; ops of a routed
     capped ReLU's own forward (:data:`FAMILY_SCOPE`) neither.
     """
-    return {name: op for op, name in forward_walk(graph, sources, target)
+    return {name: op for op, name in walked
             if op.type in types and f"{FAMILY_SCOPE}/" not in op.name}

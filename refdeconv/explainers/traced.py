@@ -134,8 +134,9 @@ def maps_function(model, output_layer, version, rule, operator, x_specs, y_spec)
                 scores, called = operator_scores.call(operator, forward, sig.model_inputs(xs), y)
                 scores = operator_scores.dense(scores)
                 known = operator_scores.static_length_checked(scores.shape, xs[0].shape[0])  # static: checked now
-                relus = rules.forward_ops(graph, rules.RELU_OPS, xs, scores)
-                others = nonlinear.find(graph, xs, scores)
+                walked = list(rules.forward_walk(graph, xs, scores))  # the forward pass, walked once
+                relus = rules.forward_ops(walked, rules.RELU_OPS)
+                others = nonlinear.find(graph, xs, walked)
                 grads = tf.gradients(tf.reduce_sum(scores), xs)
             if not known:
                 # A length known only at run time (a mask of the data, say) is checked by every
