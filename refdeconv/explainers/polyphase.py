@@ -30,18 +30,13 @@ import threading
 
 import tensorflow as tf
 
-from .rules import current, put_in_front
+from .rules import current, op_attr, put_in_front
 
 #: A strided ``Conv2D`` reading at most this many channels gets :func:`input_gradient`.
 NARROW = 4
 
 _LOCK = threading.Lock()
 _HOOKED: dict = {}  # "Conv2D" -> TensorFlow's own gradient function
-
-
-def _attr(op, name):
-    value = op.get_attr(name)
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def padding(op) -> tuple | None:
@@ -56,11 +51,11 @@ def padding(op) -> tuple | None:
     x, w = op.inputs[0], op.inputs[1]
     if x.shape.rank != 4 or not x.shape[1:3].is_fully_defined() or not w.shape.is_fully_defined():
         return None
-    strides, mode = _attr(op, "strides")[1:3], _attr(op, "padding")
+    strides, mode = op_attr(op, "strides")[1:3], op_attr(op, "padding")
     if mode == "VALID":
         return (0, 0), (0, 0)
     if mode == "EXPLICIT":
-        pads = _attr(op, "explicit_paddings")
+        pads = op_attr(op, "explicit_paddings")
         return (pads[2], pads[3]), (pads[4], pads[5])
     pads = []
     for n, k, s in zip(x.shape[1:3], w.shape[:2], strides):
@@ -77,8 +72,8 @@ def eligible(op) -> bool:
     """
     try:
         x, w = op.inputs[0], op.inputs[1]
-        strides, dilations = _attr(op, "strides"), _attr(op, "dilations")
-        fmt = _attr(op, "data_format")
+        strides, dilations = op_attr(op, "strides"), op_attr(op, "dilations")
+        fmt = op_attr(op, "data_format")
     except (AttributeError, ValueError, IndexError, TypeError):  # tf.recompute_grad's mock op, say
         return False
     return (fmt == "NHWC" and list(dilations) == [1, 1, 1, 1] and max(strides[1:3]) > 1
@@ -141,7 +136,7 @@ def _gradient(op, u):
     if current() is None or not eligible(op):
         return own
     x, kernel = op.inputs[0], op.inputs[1]
-    strides = tuple(_attr(op, "strides")[1:3])
+    strides = tuple(op_attr(op, "strides")[1:3])
     return [input_gradient(u, kernel, tuple(x.shape[1:3]), strides, padding(op)), own[1]]
 
 

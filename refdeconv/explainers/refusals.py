@@ -16,22 +16,17 @@ from __future__ import annotations
 import threading
 
 
-from .rules import current, put_in_front
+from .rules import current, op_attr, put_in_front
 
 #: Op type -> (window extents, dilations) of the op, spatial axes only, channels last.
 _WINDOWS = {
-    "Conv3D": lambda op: (op.inputs[1].shape[:3], _attr(op, "dilations")[1:4]),
-    "AvgPool3D": lambda op: (_attr(op, "ksize")[1:4], (1, 1, 1)),
-    "Conv3DBackpropInputV2": lambda op: (op.inputs[1].shape[:3], _attr(op, "dilations")[1:4]),
+    "Conv3D": lambda op: (op.inputs[1].shape[:3], op_attr(op, "dilations")[1:4]),
+    "AvgPool3D": lambda op: (op_attr(op, "ksize")[1:4], (1, 1, 1)),
+    "Conv3DBackpropInputV2": lambda op: (op.inputs[1].shape[:3], op_attr(op, "dilations")[1:4]),
 }
 
 _LOCK = threading.Lock()
 _HOOKED: dict = {}  # op type -> TensorFlow's own gradient function
-
-
-def _attr(op, name):
-    value = op.get_attr(name)
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def unclamped_axes(op) -> list:
@@ -44,13 +39,13 @@ def unclamped_axes(op) -> list:
     For ``Conv3DBackpropInputV2`` (a transposed convolution's forward pass) the convolution's
     input is the op's output.
     """
-    if _attr(op, "padding") != "SAME" or _attr(op, "data_format") != "NDHWC":
+    if op_attr(op, "padding") != "SAME" or op_attr(op, "data_format") != "NDHWC":
         return []
     extent = (op.outputs[0] if op.type == "Conv3DBackpropInputV2" else op.inputs[0]).shape[1:4]
     windows, dilations = _WINDOWS[op.type](op)
     if not extent.is_fully_defined() or None in tuple(windows):
         return []
-    strides = _attr(op, "strides")[1:4]
+    strides = op_attr(op, "strides")[1:4]
     return [i for i, (n, k, s, d) in enumerate(zip(extent, windows, strides, dilations))
             if (-(-n // s) - 1) * s + (k - 1) * d + 1 - n <= -2]
 

@@ -101,6 +101,12 @@ def _hook(op_type: str, original):
     return gradient
 
 
+def op_attr(op, name: str):
+    """The attribute ``name`` of ``op``, bytes decoded to ``str`` (``padding``, ``data_format``)."""
+    value = op.get_attr(name)
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def put_in_front(saved: dict, makers: dict) -> None:
     """Replace TensorFlow's registered gradient of each op type of ``makers`` by
     ``makers[op_type](TensorFlow's own)``, keeping TensorFlow's own in ``saved`` (the caller

@@ -33,7 +33,7 @@ import threading
 
 import tensorflow as tf
 
-from .rules import current, put_in_front
+from .rules import current, op_attr, put_in_front
 
 #: Op types whose gradient :func:`unpool` computes inside refdeconv traces.
 POOL_OPS = ("MaxPool", "MaxPoolV2", "MaxPool3D", "MaxPoolWithArgmax")
@@ -135,11 +135,6 @@ def _unpooled_phases(phases, y, u, offsets, strides, shapes):
     return tf.stack([sums.get(phase, zeros) for phase in range(phases.shape[0])]), remaining
 
 
-def _attr(op, name):
-    value = op.get_attr(name)
-    return value.decode() if isinstance(value, bytes) else value
-
-
 def padding_before(extent: int, pooled: int, size: int, stride: int, padding: str, clamped: bool = True) -> int:
     """The padding before the data on one axis of a max-pool, as TensorFlow's kernels apply it.
 
@@ -172,7 +167,7 @@ def _geometry(op, x, y):
     if op.type == "MaxPoolV2":
         ksize, strides = tf.get_static_value(op.inputs[1]), tf.get_static_value(op.inputs[2])
     else:
-        ksize, strides = _attr(op, "ksize"), _attr(op, "strides")
+        ksize, strides = op_attr(op, "ksize"), op_attr(op, "strides")
     spatial = x.shape[1:-1]
     if ksize is None or strides is None or not spatial.is_fully_defined() or not y.shape[1:-1].is_fully_defined():
         raise ValueError(f"model: the max-pool {op.name!r} has a window, strides or extents known only at run "
@@ -180,14 +175,14 @@ def _geometry(op, x, y):
     first = _format(op).startswith("NC")
     keep = slice(2, None) if first else slice(1, -1)
     pool_size, strides = tuple(int(k) for k in ksize[keep]), tuple(int(s) for s in strides[keep])
-    padding = _attr(op, "padding")
+    padding = op_attr(op, "padding")
     axes = list(zip(spatial, y.shape[1:-1], pool_size, strides))
     befores = [tuple(padding_before(*axis, padding, clamped) for axis in axes) for clamped in (True, False)]
     return pool_size, strides, sorted(set(befores), key=befores.index), padding
 
 
 def _format(op) -> str:
-    return "NHWC" if op.type == "MaxPoolWithArgmax" else _attr(op, "data_format")
+    return "NHWC" if op.type == "MaxPoolWithArgmax" else op_attr(op, "data_format")
 
 
 def _unpooled(x, y, u, pool_size, strides, befores, padding):
