@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from . import inputs as io
 from .signature import flatten
 
 
@@ -104,8 +105,7 @@ def check_samples(shapes: list, sig, which: str) -> None:
         if model_shape is None or shape.rank is None:
             continue
         expected = tuple(model_shape[1:])
-        if shape.rank != len(expected) or any(e is not None and s is not None and e != s
-                                              for e, s in zip(expected, shape.as_list())):
+        if not io.fits(tuple(shape.as_list()), expected):
             raise ValueError(f"{name}: {which} shape {tuple(shape.as_list())}, but this model takes samples of "
                              f"shape {expected} (None = any)")
 

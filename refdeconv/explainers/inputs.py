@@ -69,6 +69,12 @@ def check_finite(value, name: str, offset: int = 0) -> None:
         raise ValueError(f"{name}: sample {offset + int(np.argmin(ok))} contains NaN or Inf")
 
 
+def fits(sample: tuple, expected: tuple) -> bool:
+    """Whether a sample of shape ``sample`` is one the model takes (``expected``, per sample; ``None``
+    on either side: any extent)."""
+    return len(sample) == len(expected) and all(e is None or s is None or e == s for e, s in zip(expected, sample))
+
+
 def check_inputs(x, input_shape, name: str = "inputs") -> None:
     """Rank and per-sample shape of a batch against the model's input shape (``None`` = any)."""
     shape = tuple(x.shape)
@@ -76,7 +82,7 @@ def check_inputs(x, input_shape, name: str = "inputs") -> None:
         raise ValueError(f"{name}: expected a batch of shape (N, ...) with at least 2 axes, got shape {shape}")
     if input_shape is None:
         return
-    if len(shape) != len(input_shape) or any(e is not None and e != s for e, s in zip(input_shape[1:], shape[1:])):
+    if not fits(shape[1:], tuple(input_shape[1:])):
         raise ValueError(f"{name}: expected shape {tuple(input_shape)} (None = any) for this model, got {shape}")
 
 
