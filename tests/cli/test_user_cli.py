@@ -85,6 +85,7 @@ BAD = {
 }
 
 
+@pytest.mark.heavy  # one process per case, about 5.5 s each: the default run keeps under its 8 minutes
 @pytest.mark.parametrize("case", sorted(BAD))
 def test_bad_arguments_exit_2_with_one_line(files, case):
     paths, _, _ = files

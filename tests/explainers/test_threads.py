@@ -11,10 +11,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).resolve().parents[1] / "threads_run.py"
 ROOT = SCRIPT.parents[1]
 
 
+@pytest.mark.heavy  # a child process, about 7 s
 def test_explain_and_tapes_in_threads_at_once_are_right():
     try:
         done = subprocess.run([sys.executable, str(SCRIPT)], cwd=ROOT, capture_output=True, text=True, timeout=240,
