@@ -7,7 +7,11 @@ satisfies the projection identity ``<A^T u, v> = <u, A v>`` on real-valued float
 get it (strided, narrow, NHWC, undilated, ungrouped); that explainers' traces take it for a
 ResNet-like stem and keep the maps equal to the reference, and that outside a trace TensorFlow's
 own gradient is untouched. The drawn networks of the property tests (at most 4 channels, strides
-up to 3) go through it wherever they have a strided convolution.
+up to 3) go through it wherever they have a strided convolution. Fixed cases (:data:`FIXED`,
+:data:`MODELS`, :data:`ELIGIBILITY`) make each kind of fault visible on every run: an odd
+``SAME`` padding split, non-square strides and kernels, extents not a multiple of the stride, the
+channel cap's both sides, grouped and strided-dilated ops; ``test_polyphase_faults.py`` plants the
+faults and shows these checks fail.
 """
 
 import keras
@@ -40,10 +44,10 @@ def convolutions(draw):
     return (b, h, w, c), (k1, k2, c, f), strides, padding
 
 
-def _graph_op(shape, kernel_shape, strides, padding, dtype):
+def _graph_op(shape, kernel_shape, strides, padding, dtype=tf.float32, dilations=1):
     """A ``Conv2D`` op built in a scratch graph, to read :func:`polyphase.padding` from."""
     with tf.Graph().as_default():
-        y = tf.nn.conv2d(tf.zeros(shape, dtype), tf.zeros(kernel_shape, dtype), strides, padding)
+        y = tf.nn.conv2d(tf.zeros(shape, dtype), tf.zeros(kernel_shape, dtype), strides, padding, dilations=dilations)
         return y.op, tuple(y.shape)
 
 
@@ -67,6 +71,7 @@ def check_bitwise(conv, dtype, seed, product=polyphase.input_gradient):
     u, kernel = rng.integers(-2, 3, out).astype(dtype), rng.integers(-2, 3, kernel_shape).astype(dtype)
     ours, theirs = _products(conv, u, kernel, product)
     assert ours.dtype == theirs.dtype == dtype, f"dtype {ours.dtype} for {dtype}, {conv}"
+    assert ours.shape == theirs.shape, f"polyphase input-gradient of shape {ours.shape}, not {theirs.shape}, for {conv}"
     assert np.array_equal(ours, theirs), (
         f"polyphase input-gradient differs from Conv2DBackpropInput for {conv}: "
         f"max |difference| {np.abs(ours.astype(float) - theirs).max()}")
@@ -75,6 +80,20 @@ def check_bitwise(conv, dtype, seed, product=polyphase.input_gradient):
 @given(conv=convolutions(), dtype=st.sampled_from([np.float16, np.float32, np.float64]), seed=st.integers(0, 2**16))
 def test_input_gradient_equals_tensorflows_bitwise_on_integers(conv, dtype, seed):
     check_bitwise(conv, dtype, seed)
+
+
+#: Convolutions on which each kind of fault shows, whatever Hypothesis draws.
+FIXED = {
+    "7x7 stride 2, same": ((2, 9, 9, 3), (7, 7, 3, 4), (2, 2), "SAME"),  # ResNet's stem: 4 taps a phase
+    "4x4 stride 2, same, odd total": ((1, 9, 9, 1), (4, 4, 1, 2), (2, 2), "SAME"),  # pads (1, 2): top != bottom
+    "3x5 strides (2, 3), same": ((2, 11, 13, 2), (3, 5, 2, 3), (2, 3), "SAME"),  # every axis its own stride
+    "10x9 strides (3, 2), valid": ((1, 10, 9, 3), (3, 3, 3, 2), (3, 2), "VALID"),  # last phase rows cut by the input's end
+}
+
+
+@pytest.mark.parametrize("name", sorted(FIXED))
+def test_fixed_cases_equal_tensorflows_bitwise(name):
+    check_bitwise(FIXED[name], np.float32, 0)
 
 
 @pytest.mark.parametrize("fault", ["kernel flipped", "signal one row low"])
@@ -88,42 +107,60 @@ def test_a_planted_fault_is_caught(fault):
         check_bitwise(((2, 9, 9, 3), (7, 7, 3, 4), (2, 2), "SAME"), np.float32, 0, planted)
 
 
-@given(conv=convolutions(), seed=st.integers(0, 2**16))
-def test_input_gradient_is_the_adjoint(conv, seed):
+def check_adjoint(conv, seed):
     """``<A^T u, v> = <u, A v>`` in float64, within the float64 row of the tolerance table."""
     shape, kernel_shape, strides, padding = conv
-    _, out = _graph_op(shape, kernel_shape, strides, padding, tf.float64)
+    op, out = _graph_op(shape, kernel_shape, strides, padding, tf.float64)
     rng = np.random.default_rng(seed)
     u, v, kernel = rng.normal(size=out), rng.normal(size=shape), rng.normal(size=kernel_shape)
-    op, _ = _graph_op(shape, kernel_shape, strides, padding, tf.float64)
     ours = polyphase.input_gradient(tf.constant(u), tf.constant(kernel), shape[1:3], strides, polyphase.padding(op))
+    assert ours.shape == v.shape, f"A^T u of shape {tuple(ours.shape)}, not the input's {v.shape}, for {conv}"
     left = float(np.sum(ours.numpy() * v))
     right = float(np.sum(u * tf.nn.conv2d(v, kernel, strides, padding).numpy()))
     scale = np.abs(ours.numpy()).sum() * np.abs(v).max() + 1e-300
     assert abs(left - right) <= TOLERANCES["float64"] * scale, f"<A^T u, v> {left} != <u, A v> {right} for {conv}"
 
 
-@pytest.mark.parametrize("inputs, layer, expected", [
-    ((16, 16, 3), L.Conv2D(8, 7, strides=2), True),
-    ((16, 16, 4), L.Conv2D(8, 3, strides=(1, 2), padding="same"), True),
-    ((16, 3), L.Conv1D(8, 3, strides=2), True),
-    ((16, 16, 5), L.Conv2D(8, 7, strides=2), False),  # wide: TensorFlow's kernel is as fast
-    ((16, 16, 3), L.Conv2D(8, 3), False),  # stride 1
-    ((16, 16, 3), L.Conv2D(8, 3, dilation_rate=2), False),
-])
-def test_which_convolutions_get_it(inputs, layer, expected):
-    @tf.function
-    def forward(x):
-        return layer(x)
+@given(conv=convolutions(), seed=st.integers(0, 2**16))
+def test_input_gradient_is_the_adjoint(conv, seed):
+    check_adjoint(conv, seed)
 
-    graph = forward.get_concrete_function(tf.TensorSpec((2, *inputs))).graph
+
+@pytest.mark.parametrize("name", sorted(FIXED))
+def test_fixed_cases_are_the_adjoint(name):
+    check_adjoint(FIXED[name], 0)
+
+
+def _keras_op(inputs, layer):
+    """The one ``Conv2D`` op of ``layer`` called on a batch of 2 of shape ``inputs`` in a ``tf.function``."""
+    graph = tf.function(layer).get_concrete_function(tf.TensorSpec((2, *inputs))).graph
     convs = [op for op in graph.get_operations() if op.type == "Conv2D"]
-    assert len(convs) == 1 and polyphase.eligible(convs[0]) is expected, f"{layer.get_config()} on {inputs}"
+    assert len(convs) == 1, f"{len(convs)} Conv2D ops for {layer.get_config()} on {inputs}"
+    return convs[0]
 
 
-def test_grouped_convolutions_keep_tensorflows_gradient():
-    op, _ = _graph_op((2, 16, 16, 4), (3, 3, 2, 8), 2, "VALID", tf.float32)  # two groups of 2 channels
-    assert not polyphase.eligible(op)
+#: Which ops get the polyphase product: a zero-argument builder of the op, and the answer.
+ELIGIBILITY = {
+    "7x7 stride 2 on 3 channels": (lambda: _keras_op((16, 16, 3), L.Conv2D(8, 7, strides=2)), True),
+    "strides (1, 2) on 4 channels": (lambda: _keras_op((16, 16, 4), L.Conv2D(8, 3, strides=(1, 2), padding="same")), True),
+    "Conv1D stride 2": (lambda: _keras_op((16, 3), L.Conv1D(8, 3, strides=2)), True),
+    "5 channels": (lambda: _keras_op((16, 16, 5), L.Conv2D(8, 7, strides=2)), False),  # wide: TensorFlow's kernel is as fast
+    "stride 1": (lambda: _keras_op((16, 16, 3), L.Conv2D(8, 3)), False),
+    "dilation 2": (lambda: _keras_op((16, 16, 3), L.Conv2D(8, 3, dilation_rate=2)), False),
+    "two groups of 2 channels": (lambda: _graph_op((2, 16, 16, 4), (3, 3, 2, 8), 2, "VALID")[0], False),
+    "stride 2 and dilation 2": (lambda: _graph_op((2, 16, 16, 3), (3, 3, 3, 8), 2, "VALID", dilations=2)[0], False),  # tf.nn runs it, Keras refuses
+}
+
+
+def check_eligible(name):
+    """:func:`polyphase.eligible` gives the table's answer for the op ``name`` builds."""
+    build, expected = ELIGIBILITY[name]
+    assert polyphase.eligible(build()) is expected, f"{name}: eligible is not {expected}"
+
+
+@pytest.mark.parametrize("name", sorted(ELIGIBILITY))
+def test_which_convolutions_get_it(name):
+    check_eligible(name)
 
 
 def _stem(channels: int) -> keras.Model:
@@ -133,20 +170,34 @@ def _stem(channels: int) -> keras.Model:
         L.MaxPooling2D(3, strides=2), L.Flatten(), L.Dense(5)])
 
 
-@pytest.mark.parametrize("channels", [3, 8])
-def test_explainers_take_it_for_narrow_stems_only_and_maps_equal_the_reference(channels, monkeypatch):
-    calls = []
-    monkeypatch.setattr(polyphase, "input_gradient", lambda *a: calls.append(a) or _input_gradient(*a))
+#: Models whose first convolution's input-gradient ends every map: (builder, input shape).
+MODELS = {
+    "ResNet's stem on 3 channels": (lambda: _stem(3), (20, 20, 3)),
+    "ResNet's stem on 8 channels": (lambda: _stem(8), (20, 20, 8)),
+    "4x5 strides (2, 3), same, odd total": (lambda: keras.Sequential([
+        keras.Input((11, 13, 2)), L.Conv2D(4, (4, 5), strides=(2, 3), padding="same", activation="relu"),
+        L.Flatten(), L.Dense(5)]), (11, 13, 2)),
+}
+
+
+def check_explainer(name):
+    """The explainer takes the product for narrow convolutions only, and its maps equal the reference."""
+    build, shape = MODELS[name]
+    calls, product = [], polyphase.input_gradient
     keras.utils.set_random_seed(3)
-    model = _stem(channels)
-    x, targets = np.random.default_rng(0).normal(size=(4, 20, 20, channels)).astype("float32"), np.arange(4) % 5
-    maps = DeconvNet(model, batch_size=2).explain(x, targets).numpy()
-    assert bool(calls) is (channels <= polyphase.NARROW), f"{len(calls)} polyphase products for {channels} channels"
+    model = build()
+    x, targets = np.random.default_rng(0).normal(size=(4, *shape)).astype("float32"), np.arange(4) % 5
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(polyphase, "input_gradient", lambda *a: calls.append(a) or product(*a))
+        maps = DeconvNet(model, batch_size=2).explain(x, targets).numpy()
+    assert bool(calls) is (shape[-1] <= polyphase.NARROW), f"{name}: {len(calls)} polyphase products"
     want = reference.attribution(model, x.astype("float64"), np.eye(5)[targets], "deconvnet")
-    assert_maps_close(maps, want, "float32", f"DeconvNet on a {channels}-channel stem")
+    assert_maps_close(maps, want, "float32", f"DeconvNet on {name}")
 
 
-_input_gradient = polyphase.input_gradient
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_explainers_take_it_for_narrow_convolutions_only_and_maps_equal_the_reference(name):
+    check_explainer(name)
 
 
 def test_outside_a_trace_tensorflows_gradient_is_untouched():
