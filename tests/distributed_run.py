@@ -4,6 +4,9 @@ worker of a two-process cluster) must be configured before TensorFlow starts.
 ``python tests/distributed_run.py replicas R``: with R logical CPUs, DeconvNet under
 ``MirroredStrategy`` (R replicas), ``OneDeviceStrategy`` and the strategy a model was built
 under equals the one-device maps, in input order, for N = 0, 1, 2, R+1, 7 (arrays and Datasets).
+``python tests/distributed_run.py replicas R --plant FAULT`` does the same with one of
+:data:`FAULTS` planted first in a copy of ``distributed.run`` (the meta-tests of
+``tests/explainers/test_distribution_faults.py``: the comparison must then fail).
 ``python tests/distributed_run.py worker I PORT0 PORT1 OUT``: worker I of a two-worker
 ``MultiWorkerMirroredStrategy`` on 127.0.0.1 explains the shared inputs and saves the gathered
 maps to OUT.
@@ -18,6 +21,24 @@ import sys
 import numpy as np
 
 
+#: fault -> (line of ``refdeconv.explainers.distributed.run`` as written, the line planted).
+FAULTS = {
+    "replicas' maps gathered in reverse order": ("order = [results[r] for r in range(first, first + local)]",
+                                                 "order = [results[r] for r in reversed(range(first, first + local))]"),
+    "one replica's shard dropped, another's duplicated": ("order = [results[r] for r in",
+                                                          "order = [results[first] for r in"),
+    "the last shard's padding kept, the first rows dropped": ("for maps in order])[:n]", "for maps in order])[-n:]"),
+}
+
+
+def plant(fault: str) -> None:
+    """Put a copy of ``distributed.run`` with ``fault`` planted where the explainer looks it up."""
+    from refdeconv.explainers import distributed
+    from tests.planting import planted_copy
+
+    distributed.run = planted_copy(distributed.run, *FAULTS[fault])
+
+
 def model_and_inputs(keras):
     """A seeded float64 conv/ReLU/max-pool/dense model and 7 inputs with their labels."""
     L = keras.layers
@@ -29,11 +50,13 @@ def model_and_inputs(keras):
     return model, rng.normal(size=(7, 6, 6, 2)), np.arange(7) % 3
 
 
-def replicas(count: int) -> None:
+def replicas(count: int, fault: str | None = None) -> None:
     import tensorflow as tf
 
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * count)
+    if fault is not None:
+        plant(fault)
     import keras
 
     from refdeconv import DeconvNet
@@ -76,6 +99,6 @@ def worker(index: int, ports: list[str], out: str) -> None:
 
 if __name__ == "__main__":
     if sys.argv[1] == "replicas":
-        replicas(int(sys.argv[2]))
+        replicas(int(sys.argv[2]), sys.argv[4] if sys.argv[3:4] == ["--plant"] else None)
     else:
         worker(int(sys.argv[2]), sys.argv[3:5], sys.argv[5])
