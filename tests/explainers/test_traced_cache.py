@@ -15,7 +15,7 @@ from refdeconv import DeconvNet, reference
 from refdeconv.explainers import frontier as frontiers
 from refdeconv.explainers import signals, traced
 from refdeconv.testing import assert_maps_close
-from tests.explainers.test_frontier import _early_pool
+from tests.explainers.test_frontier import _no_pool
 
 X = np.random.default_rng(7).normal(size=(6, 8, 8, 2))
 T = np.array([0, 1, 2, 1, 0, 2])
@@ -30,10 +30,11 @@ def _held(model) -> dict:
 def _explain(model, batch_size: int) -> traced.Traced:
     """Explain :data:`X` in batches of ``batch_size`` (it divides 6: one map function); the maps equal
     the reference and the cache stays within its bound. The function used."""
-    maps = DeconvNet(model, batch_size=batch_size).explain(X, T).numpy()
+    explainer = DeconvNet(model, batch_size=batch_size)
+    maps = explainer.explain(X, T).numpy()
     assert_maps_close(maps, reference.attribution(model, X, T), "float64", f"batch size {batch_size}")
     assert len(traced._CACHE) <= traced.CACHE_SIZE, f"{len(traced._CACHE)} entries > CACHE_SIZE {traced.CACHE_SIZE}"
-    return _held(model)[batch_size]
+    return explainer._recorded
 
 
 def check_least_recently_used_dropped(model) -> None:
@@ -62,4 +63,4 @@ def check_least_recently_used_dropped(model) -> None:
 
 
 def test_the_least_recently_used_function_alone_is_dropped_and_its_signals_with_it():
-    check_least_recently_used_dropped(_early_pool())
+    check_least_recently_used_dropped(_no_pool())
