@@ -62,7 +62,7 @@ def check_all_zero_windows():
     outputs = L.Flatten()(L.MaxPooling1D(2, dtype="float64")(L.ReLU(dtype="float64")(inputs)))
     model = keras.Model(inputs, outputs)
     x = np.array([[[-1.0], [-2.0], [3.0], [1.0]]])
-    assert max_pool_ties(model, [x])
+    assert max_pool_ties(model, [x]), "the all-zero window after a ReLU is not reported as an exact tie"
     assert near_ties(model, [x]) == [], f"all-zero windows reported as near ties: {near_ties(model, [x])}"
 
 
