@@ -6,15 +6,16 @@ whose windows tie, both between equal positive values and between the zeros a Re
 
 - ``MaxPooling1D/2D/3D``, ``"valid"`` and ``"same"``, overlapping windows (stride < window):
   each window's signal goes to its first maximum in row-major order over ``(w)``, ``(h, w)`` or
-  ``(d, h, w)``; overlapping windows accumulate; ``"same"`` pads after the data here (total
-  padding 1), and padding never wins;
+  ``(d, h, w)``; overlapping windows accumulate; ``"same"`` puts half the total padding (rounded
+  down) before the data, and padding never wins;
 - ``GlobalMaxPooling1D/2D/3D``: ``reduce_max``, whose gradient splits the signal equally among
   the tied maxima (TensorFlow's own, which refdeconv leaves alone and the reference follows).
 
 Per case, the switches are derived by hand in a comment and ``s`` (the signal unpooled to the
 ReLU's output) written out; each rule's map follows from ``s`` and the input ReLU's mask
-``x > 0`` by DESIGN.md §1's table. The forward output, the TensorFlow explainer's maps and
-``refdeconv.reference.attribution``'s maps must equal them exactly. The 3-D windowed pools are
+``x > 0`` by DESIGN.md §1's table. The pooled values, the forward output, the TensorFlow
+explainer's maps and ``refdeconv.reference.attribution``'s maps must equal them exactly (the
+pooled values and the output in Keras and in the reference). The 3-D windowed pools are
 float32 (TensorFlow has no float64 kernel for them on CPU): small integers stay exact.
 """
 
@@ -45,7 +46,7 @@ CASES = {
     # s[1] = 1 - 2, s[2] = 3, s[3] = 4, s[6] = -5.
     "MaxPooling1D(3, 1, valid)": (L.MaxPooling1D, (3, 1, "valid"), "float64", X1,
                                   [1, -2, 3, 4, -5], [2, 2, 2, 0, 1], [0, -1, 3, 4, 0, 0, -5]),
-    # total padding 1 -> 1 before: windows [-1:2] [1:4] [3:6] [5:8] -> switches 1, 1 (tie), 3 (zero tie), 6.
+    # total padding 2 -> 1 before: windows [-1:2] [1:4] [3:6] [5:8] -> switches 1, 1 (tie), 3 (zero tie), 6.
     "MaxPooling1D(3, 2, same)": (L.MaxPooling1D, (3, 2, "same"), "float64", X1,
                                  [1, -2, 3, 4], [2, 2, 0, 1], [0, -1, 0, 3, 0, 0, 4]),
     # windows (0,0): [[1,2],[2,0]] -> (0,1) (tie with (1,0)); (0,1): [[2,0],[0,0]] -> (0,1);
@@ -95,7 +96,10 @@ def check_pool_ties(case: str, rules=tuple(EXPLAINERS)) -> None:
     """The forward output, then each rule's TensorFlow and reference maps, against the hand values."""
     *_, v, y, s = CASES[case]
     model, x = pool_model(case)
-    forward = np.array([[np.dot(np.ravel(y), v)]])
+    pooled, forward = np.reshape(y, (1, *np.shape(y), *([] if case.startswith("Global") else [1]))), [[np.dot(np.ravel(y), v)]]
+    np.testing.assert_array_equal(keras.Model(model.input, model.layers[2].output)(x).numpy(), pooled,
+                                  err_msg=f"{case}: Keras pooled x = {x.ravel()}")
+    np.testing.assert_array_equal(reference.forward(model, x, output_layer=2), pooled, err_msg=f"{case}: reference pooled")
     np.testing.assert_array_equal(model(x).numpy(), forward, err_msg=f"{case}: Keras forward, pooled {y}")
     np.testing.assert_array_equal(reference.forward(model, x), forward, err_msg=f"{case}: reference forward, pooled {y}")
     s = np.reshape(s, x.shape)
