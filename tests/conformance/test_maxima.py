@@ -86,9 +86,10 @@ def test_merges_within_rounding_are_near_ties(name):
     check_merge(name)
 
 
-def _merge(merge, n, dtype="float64"):
-    inputs = [keras.Input((1,), dtype=dtype) for _ in range(n)]
-    return keras.Model(inputs, merge(dtype=dtype)(inputs))
+def _merge(merge, n):
+    """A float64 model: the ``merge`` of ``n`` inputs of one value each."""
+    inputs = [keras.Input((1,), dtype="float64") for _ in range(n)]
+    return keras.Model(inputs, merge(dtype="float64")(inputs))
 
 
 def check_own_extreme(name):
@@ -143,8 +144,9 @@ def check_compared_dtype():
     inputs = keras.Input((3,), dtype="float64")
     model = keras.Model(inputs, L.Maximum(dtype="float64")([inputs, inputs * (1 + 1e-6)]))
     x = np.array([[1.0, 2.0, 3.0]])
-    assert near_ties(model, [x], "float64") == []  # 1e-6 apart: decided in float64 (tolerance 1e-9)
-    assert near_ties(model, [x], "float32") == ["Extremum (sample 0)"]  # not in float32 (tolerance 1e-4)
+    found = {key: near_ties(model, [x], key) for key in ("float64", "float32")}
+    # 1e-6 apart: decided in float64 (tolerance 1e-9), not in float32 (tolerance 1e-4)
+    assert found == {"float64": [], "float32": ["Extremum (sample 0)"]}, f"rivals 1e-6 apart: {found}"
 
 
 def test_near_is_measured_in_the_tolerance_of_the_compared_dtype():
