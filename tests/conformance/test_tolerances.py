@@ -74,3 +74,15 @@ def test_the_table_catches_one_deep_relu_with_the_wrong_rule_that_a_tenfold_loos
     assert tol < error < 10 * tol, f"{key}: scaled error {error:.3g} of the wrong rule not in ({tol:g}, {10 * tol:g})"
     with pytest.raises(AssertionError, match="scaled error"):
         assert_maps_close(wrong, right, key, f"{key}: one deep ReLU with the gradient rule")
+
+
+def test_each_sample_is_held_to_its_own_scale():
+    """A sample whose map is a thousand times smaller than its neighbour's, wrong by 1e-3 of its own
+    scale, fails at float32's 1e-4: measured against the batch's scale (1000) its error would be 1e-6
+    and pass. An all-zero reference sample is measured against the batch's largest scale."""
+    right = np.array([[1000.0, -1000.0, 500.0], [1.0, -1.0, 0.5], [0.0, 0.0, 0.0]])
+    wrong = right + np.array([[0.0, 0.0, 0.0], [1e-3, 0.0, 0.0], [0.5, 0.0, 0.0]])
+    np.testing.assert_allclose(map_error(wrong, right), [0.0, 1e-3, 5e-4], rtol=1e-12,
+                               err_msg="per-sample scaled errors (scales 1000, 1, and 1000 for the zero sample)")
+    with pytest.raises(AssertionError, match="sample 1 has scaled error 0.001"):
+        assert_maps_close(wrong[:2], right[:2], "float32", "a small wrong sample beside a large right one")
