@@ -95,7 +95,19 @@ def layer_output(model, output_layer):
     return outputs[0] if len(outputs) == 1 else outputs
 
 
-def split_inputs(inputs, names: list):
+def written_order(model) -> list | None:
+    """The keys of a model built on a dict of inputs, in the order its author wrote them, where
+    that differs from the model's input order (Keras 3 sorts the keys); ``None`` otherwise."""
+    graph = getattr(model, "_functional", model)
+    struct = getattr(graph, "_inputs_struct", None)
+    struct = struct if struct is not None else getattr(graph, "_nested_inputs", None)  # tf-keras
+    if not isinstance(struct, dict):
+        return None
+    written = list(struct)
+    return written if written != sorted(written) else None
+
+
+def split_inputs(inputs, names: list, written: list | None = None):
     """``(xs, pack)`` for a model with several inputs called ``names``: one value per input in the
     model's order, and ``pack(maps)`` putting one map per input back in the structure given.
 
@@ -105,19 +117,27 @@ def split_inputs(inputs, names: list):
         As Keras takes them: in the model's order, or keyed by input name.
     names : list of str
         The model's input names, in order.
+    written : list of str, optional
+        :func:`written_order` of the model: a list or tuple is then ambiguous (the author's order
+        or the model's?) and refused, as Keras refuses it, rather than read in one of them.
 
     Raises
     ------
     TypeError
         ``inputs`` is not a list, a tuple or a dict.
     ValueError
-        The wrong number of inputs, or dict keys that are not the model's input names.
+        The wrong number of inputs, dict keys that are not the model's input names, or a list or
+        tuple for a model built on a dict written in another order than its inputs'.
     """
     if isinstance(inputs, dict):
         if set(inputs) != set(names):
             raise ValueError(f"inputs: dict keys must be the model's input names {names}, got {sorted(inputs)}")
         return [inputs[k] for k in names], lambda maps: dict(zip(names, maps))
     if isinstance(inputs, (list, tuple)):
+        if written is not None:
+            raise ValueError(f"inputs: the model was built on a dict of inputs written in the order {written}, "
+                             f"which Keras keeps in the order {names}: a {type(inputs).__name__} is ambiguous "
+                             "(Keras refuses it too); pass a dict keyed by input name")
         if len(inputs) != len(names):
             raise ValueError(f"inputs: the model takes {len(names)} inputs {names}, got {len(inputs)}")
         kind = type(inputs) if type(inputs) in (list, tuple) else list

@@ -93,7 +93,7 @@ class Explainer(Checks):
         version = fingerprint(self.model)
         if version != self._version:
             self.dtype = model_dtype(self.model)
-            self._sig = signature(traced.forward_of(self.model, self.output_layer, version))
+            self._sig = signature(traced.forward_of(self.model, self.output_layer, version), self.model)
             self._check_operator()
             self._version = version
 
@@ -106,7 +106,9 @@ class Explainer(Checks):
             ``(N, W)``, ``(N, T, W)`` or ``(N, H, W, C)``, cast to the model's
             dtype; for a model with several inputs, a list or tuple (in the
             model's order) or a dict (keyed by input name) of them, as Keras
-            takes them; or a Dataset of ``(x, y)`` (or ``x``), batched or not,
+            takes them (a model built on a dict written out of key order takes
+            a dict only: Keras sorts its inputs by key, so a list would be
+            ambiguous); or a Dataset of ``(x, y)`` (or ``x``), batched or not,
             whose samples may differ in shape (images of several sizes,
             ``padded_batch`` lengths): consecutive samples of the same shape
             are explained together, at most ``batch_size`` at once.

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
-from ..keras_model import is_graph_model, split_inputs
+from ..keras_model import is_graph_model, split_inputs, written_order
 
 
 @dataclass
@@ -39,6 +39,9 @@ class Signature:
         The output's dtype.
     as_dict : bool
         Whether the model takes its inputs as a dict keyed by name.
+    written : list of str or None
+        :func:`~refdeconv.keras_model.written_order`: the dict keys of a model built on a dict of
+        inputs, as written, where that order is not the model's (a list of inputs is then refused).
     outputs : str or None
         For a model that returns several outputs (a dict, list or tuple), each one as an operator
         picks it from ``f(x)`` and its shape, for messages (:func:`describe`); ``None``: one output,
@@ -52,6 +55,7 @@ class Signature:
     output_dtype: str | None = None
     as_dict: bool = False
     outputs: str | None = None
+    written: list | None = None
 
     @property
     def several(self) -> bool:
@@ -65,10 +69,9 @@ class Signature:
         return dict(zip(self.names, xs)) if self.as_dict else list(xs)
 
 
-def signature(model) -> Signature:
-    """The :class:`Signature` of a (cut) model.
-
-    """
+def signature(model, source=None) -> Signature:
+    """The :class:`Signature` of a (cut) model; ``source`` is the user's model it was cut from,
+    whose dict of inputs, as written, is what a list of inputs is checked against."""
     if not is_graph_model(model):
         return Signature(["input"], [None], None)
     try:
@@ -81,7 +84,7 @@ def signature(model) -> Signature:
     names = [_name(t, i) for i, t in enumerate(inputs)]
     return Signature(names, [tuple(t.shape) for t in inputs], None if several else tuple(outputs[0].shape),
                      [_dtype(t) for t in inputs], _dtype(outputs[0]), isinstance(struct, dict),
-                     describe(returned) if several else None)
+                     describe(returned) if several else None, written_order(model if source is None else source))
 
 
 def _struct(model, which: str):
@@ -167,7 +170,7 @@ def flatten(inputs, sig: Signature):
         The wrong number of inputs, or dict keys that are not the model's input names.
     """
     if sig.several:
-        return split_inputs(inputs, sig.names)
+        return split_inputs(inputs, sig.names, sig.written)
     if isinstance(inputs, dict):
         if len(inputs) != 1:
             raise TypeError(f"inputs: the model takes one input, got a dict of {len(inputs)}")

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..keras_model import split_inputs
+from ..keras_model import split_inputs, written_order
 from .graph import compile_model
 from .rules import RULES, check_rule
 
@@ -49,7 +49,7 @@ def _inputs(program, model, inputs):
     if len(shapes) == 1:
         return [_one_input(inputs, shapes[0], "inputs")], lambda maps: maps[0]
     names = [t.name for t in model.inputs]
-    xs, pack = split_inputs(inputs, names)
+    xs, pack = split_inputs(inputs, names, written_order(model))
     xs = [_one_input(x, shape, f"inputs[{name!r}]") for x, shape, name in zip(xs, shapes, names)]
     if len({len(x) for x in xs}) > 1:
         raise ValueError(f"inputs: every input must have the same number of samples, got {[len(x) for x in xs]}")

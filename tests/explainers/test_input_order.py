@@ -22,6 +22,7 @@ import pytest
 import tensorflow as tf
 
 from refdeconv import DeconvNet, Gradient, GuidedBackprop, reference
+from refdeconv.keras_model import written_order
 from refdeconv.testing import assert_maps_close
 
 EXPLAINERS = {cls.rule: cls for cls in (DeconvNet, Gradient, GuidedBackprop)}
@@ -72,8 +73,9 @@ def model_and_inputs(name: str):
     return model, names, xs
 
 
-def reordered(names: list, xs: list) -> dict:
-    """label -> the inputs as a dict in the model's order, reversed, shuffled; a list and a tuple."""
+def reordered(names: list, xs: list, sequences: bool = True) -> dict:
+    """label -> the inputs as a dict in the model's order, reversed, shuffled; a list and a tuple
+    (unless not ``sequences``: a model built on a dict written out of order refuses them)."""
     by_name = dict(zip(names, xs))
     orders = {"dict in the model's order": names, "dict in reversed key order": names[::-1],
               "dict in shuffled key order": names[1:] + names[:1]}
@@ -82,12 +84,14 @@ def reordered(names: list, xs: list) -> dict:
         if tuple(order) not in seen:
             seen.add(tuple(order))
             structures[label] = {k: by_name[k] for k in order}
+    if not sequences:
+        return structures
     return {**structures, "list in the model's order": list(xs), "tuple in the model's order": tuple(xs)}
 
 
 def forward_and_targets(model, names, xs, targets_kind, context):
     """The forward output checked against the reference's; the targets given and those the reference uses."""
-    want = reference.forward(model, xs)
+    want = reference.forward(model, dict(zip(names, xs)))
     for label, inputs in reordered(names, xs).items():
         if isinstance(inputs, dict):  # Keras takes a dict model's inputs as a dict only
             assert_maps_close(model(inputs, training=False).numpy(), want, F, f"forward of {context}, {label}")
@@ -123,9 +127,9 @@ def check_arrays(name: str, rule: str, targets_kind):
     model, names, xs = model_and_inputs(name)
     context = f"{EXPLAINERS[rule].__name__}, {name}, targets {targets_kind}"
     given, used = forward_and_targets(model, names, xs, targets_kind, context)
-    want = dict(zip(names, reference.attribution(model, xs, used, rule)))
+    want = reference.attribution(model, dict(zip(names, xs)), used, rule)
     explainer, first = EXPLAINERS[rule](model, batch_size=None), None
-    for label, inputs in reordered(names, xs).items():
+    for label, inputs in reordered(names, xs, written_order(model) is None).items():
         maps = explainer.explain(inputs, given)
         assert type(maps) is type(inputs), f"{context}, {label}: maps returned as {type(maps).__name__}"
         by_name = check_by_name(maps, want, names, first, f"{context}, {label}")
@@ -134,13 +138,13 @@ def check_arrays(name: str, rule: str, targets_kind):
 
 def check_datasets(name: str, rule: str, targets_kind):
     """A Dataset of dicts in reversed and shuffled key order (unbatched, batched by 2), with
-    targets in ``(dict, targets)`` pairs, or dicts alone for the top class; bitwise the maps of a list."""
+    targets in ``(dict, targets)`` pairs, or dicts alone for the top class; bitwise the maps of a dict."""
     model, names, xs = model_and_inputs(name)
     context = f"{EXPLAINERS[rule].__name__}, {name}, targets {targets_kind}"
     given, used = forward_and_targets(model, names, xs, targets_kind, context)
-    want = dict(zip(names, reference.attribution(model, xs, used, rule)))
+    want = reference.attribution(model, dict(zip(names, xs)), used, rule)
     explainer, by_name = EXPLAINERS[rule](model, batch_size=None), dict(zip(names, xs))
-    first = check_by_name(explainer.explain(list(xs), given), want, names, None, f"{context}, list")
+    first = check_by_name(explainer.explain(dict(zip(names, xs)), given), want, names, None, f"{context}, dict")
     for order, batch in ((names[::-1], None), (names[1:] + names[:1], 2)):
         x = {k: by_name[k] for k in order}
         data = tf.data.Dataset.from_tensor_slices(x if given is None else (x, given))
@@ -172,3 +176,34 @@ def test_each_map_is_its_own_inputs_whatever_the_order_of_a_dict_list_or_tuple(n
 @pytest.mark.parametrize(("name", "rule", "targets_kind"), CASES)
 def test_each_map_is_its_own_inputs_from_a_dataset_of_dicts_in_another_key_order(name, rule, targets_kind):
     check_datasets(name, rule, targets_kind)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_a_list_for_a_model_built_on_a_dict_written_out_of_order_is_refused():
+    """``keras.Model({"b": ..., "a": ...})`` takes its inputs in the order [a, b]: a list is ambiguous
+    (the author's order or the model's?) and Keras refuses it; so do the explainer (arrays, a cut,
+    a Dataset of tuples) and the reference, naming ``inputs``, rather than read it in one order."""
+    model, names, xs = model_and_inputs("a dict model {'b', 'a'} of one shape")
+    assert names == ["a", "b"] and written_order(model) == ["b", "a"], f"inputs {names}, written {written_order(model)}"
+    attempts = {"DeconvNet, list": lambda: DeconvNet(model).explain(list(xs), np.zeros(N, int)),
+                "DeconvNet, tuple, cut": lambda: DeconvNet(model, output_layer=model.layers[-2].name).explain(
+                    tuple(xs), np.zeros((N, 4))),
+                "DeconvNet, Dataset of tuples": lambda: DeconvNet(model).explain(
+                    tf.data.Dataset.from_tensor_slices((tuple(xs), np.zeros(N, int)))),
+                "reference, list": lambda: reference.attribution(model, list(xs), np.zeros(N, int), "deconvnet")}
+    for label, attempt in attempts.items():
+        with pytest.raises(ValueError, match=r"inputs: the model was built on a dict of inputs written in the order "
+                                             r"\['b', 'a'\].*pass a dict keyed by input name"):
+            attempt()
+    maps = DeconvNet(model).explain(dict(zip(names, xs)), np.zeros(N, int))
+    assert sorted(maps) == names, f"a dict is still taken: maps keyed {list(maps)}"
+
+
+def test_a_list_for_a_model_built_on_a_dict_written_in_its_own_order_is_taken():
+    """Written in sorted key order, the author's order is the model's: a list is unambiguous (Keras takes it)."""
+    model = _model({"a": (6, 2), "b": (6, 2)}, True, seed=3)
+    assert written_order(model) is None, f"written order {written_order(model)}"
+    xs = model_and_inputs("a dict model {'b', 'a'} of one shape")[2]
+    want = reference.attribution(model, dict(zip("ab", xs)), np.zeros(N, int), "deconvnet")
+    for got, want_one, name in zip(DeconvNet(model).explain(list(xs), np.zeros(N, int)), want.values(), "ab"):
+        assert_maps_close(got.numpy(), want_one, F, f"list for a dict model written in order, input {name!r}")
