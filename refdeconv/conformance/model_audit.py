@@ -23,6 +23,7 @@ import numpy as np
 from .. import reference
 from ..reference.graph import compile_model
 from ..explainers.models import cut, model_dtype
+from ..keras_model import written_order
 from .audit import RULES, Report, call, candidate
 from .maxima import max_pool_ties, near_ties
 
@@ -181,7 +182,8 @@ def run_model(model, inputs=None, targets=None, fn=None, rule: str = "deconvnet"
     except NotImplementedError as err:
         raise _unsupported(model, err) from err
     xs, inputs_from = _inputs(model, inputs)
-    fed = xs[0] if len(xs) == 1 else xs
+    # a model built on a dict written out of key order takes a dict only (Keras refuses a list)
+    fed = xs[0] if len(xs) == 1 else dict(zip([t.name for t in model.inputs], xs)) if written_order(model) else xs
     try:
         output = reference.forward(model, fed, output_layer)
         y, targets_from = _targets(targets, output, model_dtype(model))
@@ -206,4 +208,5 @@ def run_model(model, inputs=None, targets=None, fn=None, rule: str = "deconvnet"
 
 
 def _as_list(maps) -> list:
-    return list(maps) if isinstance(maps, (list, tuple)) else [maps]
+    """The reference's maps, one per input in the model's order (a dict keeps that order)."""
+    return list(maps.values()) if isinstance(maps, dict) else list(maps) if isinstance(maps, (list, tuple)) else [maps]
