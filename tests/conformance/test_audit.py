@@ -153,6 +153,29 @@ def test_a_wrong_rule_is_found_on_every_case(rule, tmp_path, capsys):
     assert f"matches {rule} on" in (out / "report.md").read_text() and (out / "report.png").is_file()
 
 
+def off_by_three_tolerances(model, x, targets):
+    """Wrong by a hair: refdeconv's map with every sample's largest entry moved by three times the
+    tolerance of its dtype (the reference's scale, up to refdeconv's own rounding)."""
+    maps = np.asarray(DeconvNet(model).explain(x, targets))
+    flat = maps.reshape(len(maps), -1).copy()
+    rows = np.arange(len(flat))
+    flat[rows, np.abs(flat).argmax(axis=1)] += 3 * tolerance(maps.dtype) * np.abs(flat).max(axis=1)
+    return flat.reshape(maps.shape)
+
+
+def test_an_error_of_three_tolerances_fails_the_audit():
+    """Each case is held to its dtype's tolerance (a candidate gets float32 arrays), not to a looser
+    one: an error three times the tolerance matches no rule."""
+    names = ["dense_deep", "seq_maxpool_ties", "image_maxpool", "image_overlap_pool"]
+    result = audit.run(off_by_three_tolerances, cases=names)
+    for entry in result.cases:
+        error, tol = entry["errors"]["deconvnet"], entry["tolerance"]
+        assert tol == tolerance(entry["dtype"]) and 2.9 * tol < error < 3.1 * tol, \
+            f"{entry['name']} ({entry['dtype']}): scaled error {error:.3g}, tolerance {tol:g}"
+        assert entry["matches"] == "none" and not entry["passed"], f"{entry['name']}: {entry}"
+    assert result.failed == len(names), [entry["name"] for entry in result.cases if entry["passed"]]
+
+
 def test_relus_left_out_in_nested_models_are_found(tmp_path):
     code, result, _ = _audit(tmp_path, "--candidate", "tests.conformance.test_audit:top_level_only", "--case", "image_deep*",
                              "--case", "seq_strided_same*")

@@ -173,3 +173,20 @@ def test_bad_maps_are_refused_or_reported(exported, tmp_path):
     (tmp_path / "junk.npz").write_bytes(b"junk" * 20)
     with pytest.raises(ValueError, match="not a readable .npz"):
         vectors.check(exported, tmp_path / "junk.npz")
+
+
+def test_each_map_is_held_to_the_tolerance_of_its_own_dtype(exported):
+    """A float64 map three float64 tolerances off (3e-9 of its scale) fails, though it is far inside
+    float32's; the same map rounded to float32 passes at float32's tolerance."""
+    loaded = vectors.load(exported)
+    off = {}
+    for v in loaded:
+        expected = v.arrays["expected_deconvnet"].astype(np.float64)
+        flat = expected.reshape(len(expected), -1).copy()
+        flat[:, 0] += 3e-9 * np.abs(flat).max(axis=1)
+        off[v.name] = flat.reshape(expected.shape)
+    result = vectors.check(exported, off)
+    failed = [e["name"] for e in result.cases if e["dtype"] == "float64" and not e["passed"]]
+    assert failed == [v.name for v in loaded], f"float64 maps 3e-9 off that passed: {set(off) - set(failed)}"
+    rounded = vectors.check(exported, {name: m.astype(np.float32) for name, m in off.items()})
+    assert rounded.failed == 0, [(e["name"], e["errors"]) for e in rounded.cases if not e["passed"]]
