@@ -15,7 +15,7 @@ import pytest
 
 from refdeconv import reference
 from refdeconv.explainers import frontier as frontiers
-from refdeconv.explainers import signals
+from refdeconv.explainers import signals, traced
 from refdeconv.testing import assert_maps_close
 from tests.explainers.test_frontier import EXPLAINERS, _early_pool, _no_pool
 
@@ -49,7 +49,8 @@ def _counting_lookups(patch, hits: list) -> None:
 def check_calls(model, rule: str, batch_size: int, calls: list, seed: int = 0) -> list:
     """Explain each ``(name, target indices)`` of ``calls`` with one explainer, on new inputs each
     time: the forward output, then the maps, equal the reference. The batches found whole in the
-    cache, per call."""
+    cache, per call. From a cold start: no traced function kept from before."""
+    traced.clear_cache()
     rng, hits = np.random.default_rng(seed), []
     explainer = EXPLAINERS[rule](model, batch_size=batch_size)
     with pytest.MonkeyPatch.context() as patch:
