@@ -64,6 +64,27 @@ def test_a_changed_model_is_explained_as_it_is_now(change):
     assert not np.allclose(before, _maps(DeconvNet, model, x, y).numpy()), "the old trace was reused"
 
 
+#: A ReLU layer's numbers changed after a first explain: each changes the forward pass, or the rule
+#: (a negative slope makes it a leaky ReLU, which keeps its gradient).
+NUMBERS = {"ReLU max_value None -> 0.5": ("max_value", 0.5), "ReLU threshold 0 -> 0.3": ("threshold", 0.3),
+           "ReLU negative_slope 0 -> 0.25": ("negative_slope", 0.25)}
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("change", NUMBERS)
+def test_a_layer_whose_numbers_changed_is_explained_as_it_is_now(change):
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential([keras.Input((5,)), L.Dense(6), L.ReLU(name="relu"), L.Dense(3)])
+    x, y = RNG.normal(size=(4, 5)).astype("float32"), np.array([0, 1, 2, 0])
+    before = {rule: _maps(cls, model, x, y).numpy() for rule, cls in EXPLAINERS.items()}
+    setattr(model.get_layer("relu"), *NUMBERS[change])
+    assert_maps_close(model(x).numpy(), reference.forward(model, x), "float32", f"forward after {change}")
+    for rule, cls in EXPLAINERS.items():
+        after = _maps(cls, model, x, y).numpy()
+        assert_maps_close(after, reference.attribution(model, x, y, rule), "float32", f"{rule} after {change}")
+    assert not np.allclose(before["gradient"], after), f"{change}: the old trace was reused"
+
+
 def test_the_same_explainer_sees_a_change_between_calls():
     model, x, y = _softmax_model(), RNG.normal(size=(4, 5)).astype("float32"), np.array([0, 1, 2, 0])
     explainer = DeconvNet(model)
