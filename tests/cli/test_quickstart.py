@@ -4,9 +4,11 @@ Covers the first-hour issue: the two commands of the README's "Quick start"
 (install and run ``refdeconv audit``; run the tests) work on a fresh machine.
 The test copies the tracked files to a temporary folder, creates a new
 virtual environment there and runs both commands with ``bash`` exactly as the
-README writes them. It runs where ``CI`` is set (``.ci/run`` sets it) or
-``REFDECONV_QUICKSTART=1``; inside it, the nested test run skips this test
-(``REFDECONV_QUICKSTART_NESTED``), so it does not recurse.
+README writes them. It runs with ``REFDECONV_QUICKSTART=1``: a developer's check before a
+change to the README or the packaging. CI does not need it: ``.ci/run`` itself runs the same two
+commands, as written, in a fresh virtual environment of a clean clone, and times them (run here
+as well, the nested run doubled the default tier's time in CI). Inside it, the nested test run
+skips this test (``REFDECONV_QUICKSTART_NESTED``), so it does not recurse.
 """
 
 import os
@@ -36,8 +38,8 @@ def test_readme_has_exactly_two_quick_start_commands():
 
 @pytest.mark.skipif(
     os.environ.get("REFDECONV_QUICKSTART_NESTED") == "1"
-    or not (os.environ.get("CI") or os.environ.get("REFDECONV_QUICKSTART") == "1"),
-    reason="runs in CI (CI set) or with REFDECONV_QUICKSTART=1; skipped inside its own nested run",
+    or os.environ.get("REFDECONV_QUICKSTART") != "1",
+    reason="runs with REFDECONV_QUICKSTART=1 (.ci/run runs the Quick start itself); skipped inside its own nested run",
 )
 def test_quick_start_runs_as_written_in_a_fresh_venv(tmp_path):
     files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
