@@ -45,6 +45,7 @@ def files(tmp_path_factory):
     return paths, model, x
 
 
+@pytest.mark.heavy  # the default run keeps under its 8 minutes (docs/verification.md, 'Time budget')
 def test_cli_maps_equal_the_python_api(files):
     paths, model, x = files
     out = paths["folder"] / "maps.npy"
@@ -60,6 +61,7 @@ def test_cli_maps_equal_the_python_api(files):
     assert_maps_close(np.load(out), DeconvNet(model).explain(x).numpy(), "float32", "top-class targets via the CLI")
 
 
+@pytest.mark.heavy  # the default run keeps under its 8 minutes (docs/verification.md, 'Time budget')
 def test_safe_mode_refuses_a_lambda_model_without_unsafe(files):
     paths, _, _ = files
     np.save(paths["folder"] / "x4.npy", np.ones((2, 4), np.float32))
@@ -103,6 +105,7 @@ def test_bad_arguments_exit_2_with_one_line(files, case):
     assert len([line for line in lines if line.strip()]) == 1, (case, run.stderr)
 
 
+@pytest.mark.heavy  # the default run keeps under its 8 minutes (docs/verification.md, 'Time budget')
 def test_demo_model_learns_and_writes_its_figure(tmp_path):
     result = demo.run(tmp_path, n_images=3, verbose=0)
     assert result["accuracy"] > 0.9, f"held-out accuracy {result['accuracy']:.1%}, chance is 33%"

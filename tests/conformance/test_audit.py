@@ -141,7 +141,7 @@ def test_audit_passes_every_case_on_refdeconv(tmp_path, capsys):
     assert (out / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.mark.parametrize("rule", ["gradient", "guided"])
+@pytest.mark.parametrize("rule", ["gradient", pytest.param("guided", marks=pytest.mark.heavy)])  # guided: heavy, the default run keeps under its 8 minutes (docs/verification.md, 'Time budget')
 def test_a_wrong_rule_is_found_on_every_case(rule, tmp_path, capsys):
     code, result, out = _audit(tmp_path, "--candidate", f"tests.conformance.test_audit:{rule}_candidate")
     assert code == 1
@@ -244,6 +244,7 @@ def _run(command, cwd):
     return subprocess.run(command, check=False, capture_output=True, text=True, cwd=cwd, env=env)
 
 
+@pytest.mark.heavy  # the default run keeps under its 8 minutes (docs/verification.md, 'Time budget')
 def test_console_script_and_python_m(tmp_path):
     run = _run([sys.executable, "-m", "refdeconv", "audit", "--case", "dense_relu", "--out", str(tmp_path / "a")], ROOT)
     assert run.returncode == 0, run.stderr

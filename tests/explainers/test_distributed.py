@@ -44,7 +44,7 @@ def _finish(process, timeout=240) -> str:
     return out
 
 
-@pytest.mark.parametrize("replicas", [2, 3])
+@pytest.mark.parametrize("replicas", [2, pytest.param(3, marks=pytest.mark.heavy)])  # 3: heavy, the default run keeps under its 8 minutes (docs/verification.md, 'Time budget')
 def test_replicas_of_one_machine_equal_one_device(replicas):
     _finish(_run("replicas", replicas))
 
@@ -59,6 +59,7 @@ def _free_ports(count: int) -> list[int]:
     return ports
 
 
+@pytest.mark.heavy  # the default run keeps under its 8 minutes (docs/verification.md, 'Time budget')
 def test_two_workers_gather_the_one_device_maps(tmp_path):
     ports = _free_ports(2)
     workers = [_run("worker", i, *ports, tmp_path / f"maps{i}.npy") for i in range(2)]
@@ -79,6 +80,7 @@ def test_unsupported_strategies_are_refused():
         DeconvNet(model, strategy=central)
 
 
+@pytest.mark.heavy  # the default run keeps under its 8 minutes (docs/verification.md, 'Time budget')
 def test_the_command_line_writes_the_same_maps_with_a_strategy(tmp_path):
     """``refdeconv explain --strategy mirrored`` (one CPU replica here) writes, through its memory
     map, the maps of a run without a strategy."""

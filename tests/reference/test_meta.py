@@ -5,7 +5,8 @@ Covers the foundation issue's meta-test requirement (after HIPS/autograd's
 place it would live (the rule table, the switch rule), then the property
 test of :mod:`tests.reference.test_reference` is run with a fixed seed and must raise
 ``AssertionError``. A control run without a fault must pass, so a failure
-here is the fault's doing, not the test's.
+here is the fault's doing, not the test's (the control, 18 s, runs in the
+heavy tier).
 """
 
 import numpy as np
@@ -57,5 +58,6 @@ def test_planted_fault_is_caught(fault, monkeypatch):
         _run()
 
 
+@pytest.mark.heavy  # the default run keeps under its 8 minutes (docs/verification.md, 'Time budget')
 def test_control_without_fault_passes():
     _run()
