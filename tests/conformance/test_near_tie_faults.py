@@ -17,7 +17,7 @@ import pytest
 
 from refdeconv.conformance import maxima, model_audit
 from tests.conformance import test_maxima as cases
-from tests.planting import planted_copy
+from tests.planting import fails, plant
 
 #: fault -> (function, source fragment, its replacement, [(check of test_maxima, its argument)] that must fail)
 FAULTS = {
@@ -59,20 +59,11 @@ def _run(check, argument):
     return function() if argument is None else function(argument)
 
 
-def _fails(check, argument):
-    """Whether ``check`` of ``test_maxima.py`` (on ``argument``) raises ``AssertionError``."""
-    try:
-        _run(check, argument)
-    except AssertionError:
-        return True
-    return False
-
-
 @pytest.mark.parametrize("fault", sorted(FAULTS))
 def test_a_planted_fault_fails_every_check_of_its_kind(fault, monkeypatch):
     function, old, new, checks = FAULTS[fault]
-    monkeypatch.setattr(function, "__code__", planted_copy(function, old, new).__code__)
-    passed = [f"{check}({argument!r})" for check, argument in checks if not _fails(check, argument)]
+    plant(monkeypatch, function, old, new)
+    passed = [f"{check}({argument!r})" for check, argument in checks if not fails(_run, check, argument)]
     assert not passed, f"with {fault!r} planted ({old!r} -> {new!r}) these checks still pass: {passed}"
 
 

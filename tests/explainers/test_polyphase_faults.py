@@ -19,7 +19,7 @@ import pytest
 
 from refdeconv.explainers import polyphase
 from tests.explainers.test_polyphase import FIXED, check_adjoint, check_bitwise, check_eligible, check_explainer
-from tests.planting import planted_copy
+from tests.planting import fails, plant
 
 CHECKS = {
     "bitwise": lambda name: check_bitwise(FIXED[name], np.float32, 0),
@@ -66,25 +66,11 @@ FAULTS = {
 }
 
 
-def plant(monkeypatch, function, old, new):
-    """``function`` runs with ``old`` replaced by ``new`` in its source until the test ends."""
-    monkeypatch.setattr(function, "__code__", planted_copy(function, old, new).__code__)
-
-
-def _fails(check, case):
-    """Whether the check ``check`` of the fixed case ``case`` raises ``AssertionError``."""
-    try:
-        CHECKS[check](case)
-    except AssertionError:
-        return True
-    return False
-
-
 @pytest.mark.parametrize("fault", sorted(FAULTS))
 def test_a_planted_fault_fails_every_check_of_its_kind(fault, monkeypatch):
     function, old, new, checks = FAULTS[fault]
     plant(monkeypatch, function, old, new)
-    passed = [f"{check} on {case!r}" for check, case in checks if not _fails(check, case)]
+    passed = [f"{check} on {case!r}" for check, case in checks if not fails(CHECKS[check], case)]
     assert not passed, f"with {fault!r} planted ({old!r} -> {new!r}) these checks still pass: {passed}"
 
 
