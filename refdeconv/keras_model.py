@@ -95,12 +95,17 @@ def layer_output(model, output_layer):
     return outputs[0] if len(outputs) == 1 else outputs
 
 
+def nested_structure(model, which: str):
+    """The nested structure of a graph model's ``"inputs"`` or ``"outputs"`` as its author wrote it
+    (Keras 3, then tf-keras)."""
+    struct = getattr(getattr(model, "_functional", model), f"_{which}_struct", None)
+    return struct if struct is not None else getattr(model, f"_nested_{which}", None)
+
+
 def written_order(model) -> list | None:
     """The keys of a model built on a dict of inputs, in the order its author wrote them, where
     that differs from the model's input order (Keras 3 sorts the keys); ``None`` otherwise."""
-    graph = getattr(model, "_functional", model)
-    struct = getattr(graph, "_inputs_struct", None)
-    struct = struct if struct is not None else getattr(graph, "_nested_inputs", None)  # tf-keras
+    struct = nested_structure(model, "inputs")
     if not isinstance(struct, dict):
         return None
     written = list(struct)

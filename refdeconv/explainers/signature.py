@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
-from ..keras_model import is_graph_model, split_inputs, written_order
+from ..keras_model import is_graph_model, nested_structure, split_inputs, written_order
 
 
 @dataclass
@@ -78,19 +78,13 @@ def signature(model, source=None) -> Signature:
         inputs, outputs = list(model.inputs), list(model.outputs)
     except (AttributeError, ValueError, TypeError):  # an unbuilt Sequential model
         return Signature(["input"], [None], None)
-    struct, returned = (_struct(model, which) for which in ("inputs", "outputs"))
+    struct, returned = (nested_structure(model, which) for which in ("inputs", "outputs"))
     # A call returns a dict as it is, and a list or tuple of one output as that output (Keras 3).
     several = isinstance(returned, dict) or len(outputs) > 1
     names = [_name(t, i) for i, t in enumerate(inputs)]
     return Signature(names, [tuple(t.shape) for t in inputs], None if several else tuple(outputs[0].shape),
                      [_dtype(t) for t in inputs], _dtype(outputs[0]), isinstance(struct, dict),
                      describe(returned) if several else None, written_order(model if source is None else source))
-
-
-def _struct(model, which: str):
-    """The nested structure of a graph model's ``"inputs"`` or ``"outputs"`` (Keras 3, then tf-keras)."""
-    struct = getattr(getattr(model, "_functional", model), f"_{which}_struct", None)
-    return struct if struct is not None else getattr(model, f"_nested_{which}", None)
 
 
 def describe(outputs) -> str:
