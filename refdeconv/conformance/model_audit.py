@@ -182,8 +182,9 @@ def run_model(model, inputs=None, targets=None, fn=None, rule: str = "deconvnet"
     except NotImplementedError as err:
         raise _unsupported(model, err) from err
     xs, inputs_from = _inputs(model, inputs)
+    names = [t.name for t in model.inputs]
     # a model built on a dict written out of key order takes a dict only (Keras refuses a list)
-    fed = xs[0] if len(xs) == 1 else dict(zip([t.name for t in model.inputs], xs)) if written_order(model) else xs
+    fed = xs[0] if len(xs) == 1 else dict(zip(names, xs)) if written_order(model) else xs
     try:
         output = reference.forward(model, fed, output_layer)
         y, targets_from = _targets(targets, output, model_dtype(model))
@@ -192,7 +193,6 @@ def run_model(model, inputs=None, targets=None, fn=None, rule: str = "deconvnet"
     except NotImplementedError as err:
         raise _unsupported(model, err) from err
     audited = cut(model, output_layer)
-    names = [t.name for t in model.inputs]
     ties = max_pool_ties(model, xs, output_layer)
     report = Report(label, rule, model={
         "name": model.name, "output_layer": output_layer, "inputs": inputs_from, "targets": targets_from,
