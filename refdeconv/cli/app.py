@@ -26,7 +26,7 @@ import os
 import sys
 import warnings
 
-from . import commands
+from . import commands, torch_audit
 
 DEFAULT_OUT = "refdeconv-audit"
 RULE_NAMES = ("deconvnet", "gradient", "guided")  # cases.RULES, spelled here: parsing must not import TensorFlow
@@ -162,7 +162,7 @@ def _vectors(args) -> int:
 
 
 #: Functions adding subcommand parsers (each with ``set_defaults(run=handler)``).
-PARSERS = (_audit_parser, _vectors_parser, commands.add_parsers)
+PARSERS = (_audit_parser, _vectors_parser, commands.add_parsers, torch_audit.add_parser)
 
 
 class _Parser(argparse.ArgumentParser):

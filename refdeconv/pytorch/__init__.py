@@ -10,8 +10,8 @@ function runs. Never imported by :mod:`refdeconv.explainers` or :mod:`refdeconv.
   seeded by its own convention (:mod:`refdeconv.pytorch.candidates`).
 """
 
-from .auditing import audit
+from .auditing import CandidateError, audit
 from .candidates import PEERS
 from .exporting import export
 
-__all__ = ["PEERS", "audit", "export"]
+__all__ = ["PEERS", "CandidateError", "audit", "export"]

@@ -16,6 +16,10 @@ from .candidates import resolve
 from .exporting import as_arrays, evaluating, export, fresh, module_dtype
 
 
+class CandidateError(RuntimeError):
+    """The candidate raised instead of returning maps; the exception it raised is ``__cause__``."""
+
+
 def one_hot_targets(module, xs: list[np.ndarray], targets) -> np.ndarray:
     """The targets as one-hot rows (or the given weighting) of the module's output, float64.
 
@@ -63,11 +67,13 @@ def one_hot_targets(module, xs: list[np.ndarray], targets) -> np.ndarray:
 def candidate_maps(module, xs: list[np.ndarray], targets: np.ndarray, fn) -> list[np.ndarray]:
     """``fn(module, fresh inputs, targets)`` with the module in eval mode: one map per input, as arrays.
 
-    The candidate's own exceptions propagate (with a note naming it); its warnings (Captum warns
-    that it hooks ReLUs) are not the audit's findings and are silenced.
+    The candidate's warnings (Captum warns that it hooks ReLUs) are not the audit's findings and
+    are silenced.
 
     Raises
     ------
+    CandidateError
+        ``fn`` raised (its exception is the ``__cause__``).
     TypeError
         ``fn`` returned something other than one map per input.
     """
@@ -79,9 +85,8 @@ def candidate_maps(module, xs: list[np.ndarray], targets: np.ndarray, fn) -> lis
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 maps = fn(module, fresh(module, xs), y)
-        except Exception as err:
-            err.add_note(f"raised by the candidate {getattr(fn, '__qualname__', fn)!r}")
-            raise
+        except Exception as err:  # noqa: BLE001 - whatever the candidate raised is its finding
+            raise CandidateError(f"{type(err).__name__}: {err}") from err
     maps = list(maps) if isinstance(maps, (list, tuple)) else [maps]
     if len(maps) != len(xs):
         raise TypeError(f"candidate: returned {len(maps)} maps for a module of {len(xs)} input(s)")
@@ -125,8 +130,8 @@ def audit(module, inputs, targets, candidate, rule: str = "deconvnet",
         The reference does not model an op of the exported graph (nothing is vouched for).
     ValueError, TypeError
         Bad ``module``, ``inputs``, ``targets``, ``candidate`` or ``rule``; the message names it.
-    Exception
-        Whatever the candidate itself raised.
+    CandidateError
+        The candidate raised (its exception is the ``__cause__``).
     """
     from ..conformance.map_audit import audit_maps
 
