@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..reference.graph import compile_model
+from ..reference.layout import ChannelsFirst, channels_last
 from ..reference.merging import Extremum, aligned
 from ..reference.pooling import GlobalMaxPool, MaxPool
 from ..reference.windows import windows
@@ -48,7 +49,10 @@ def _forward(model, xs: list, output_layer):
     program = compile_model(model, output_layer)
     values = program.forward([np.asarray(x, np.float64) for x in xs])
     for op, ins, _ in program.steps:
-        contest = _contests(op, [values[i] for i in ins])
+        inputs = [values[i] for i in ins]
+        if isinstance(op, ChannelsFirst):  # an ONNX model's channels-first pool: its windows, channels last
+            op, inputs = op.op, [channels_last(x) for x in inputs]
+        contest = _contests(op, inputs)
         if contest is not None:
             yield op, contest
 

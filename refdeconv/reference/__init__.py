@@ -1,10 +1,14 @@
 """The independent oracle: a NumPy float64 backward pass written by hand.
 
 ``refdeconv.reference`` reads the architecture and weights of a Keras 3
-``Sequential`` or ``Functional`` model and recomputes, without TensorFlow, its
-forward pass and the attribution map under one of three ReLU rules. Every
-operation has its forward and its vector-Jacobian product side by side; the
-rules differ in one function (:mod:`refdeconv.reference.rules`).
+``Sequential`` or ``Functional`` model, or of an ONNX model (PyTorch's exports,
+Keras's, tf2onnx's), and recomputes, without TensorFlow, its forward pass and
+the attribution map under one of three ReLU rules. One reference, two readers
+(:mod:`~refdeconv.reference.graph` for Keras, :mod:`~refdeconv.reference.onnx`
+for ONNX): each turns a model into the same compiled program of the reference's
+operations (:mod:`~refdeconv.reference.program`), read once by :func:`compile`.
+Every operation has its forward and its vector-Jacobian product side by side;
+the rules differ in one function (:mod:`refdeconv.reference.rules`).
 
 Supported layers include: ``InputLayer``, ``Dense``, ``Conv1D/2D/3D`` (valid/same,
 strides, dilation, groups; causal for ``Conv1D``), ``DepthwiseConv1D/2D``,
@@ -15,64 +19,21 @@ strides, dilation, groups; causal for ``Conv1D``), ``DepthwiseConv1D/2D``,
 ``Reshape``, ``Dropout`` and the other inference-time identities,
 ``BatchNormalization`` (inference), ``Add``, ``Concatenate``, ``ReLU``
 (``max_value``, ``threshold``), ``Activation``, ``LeakyReLU``, ``ELU``,
-``Softmax``, and nested Sequential/Functional models; the coverage table of
-``docs/verification.md`` lists them all. Anything else raises
-``NotImplementedError`` naming the layer.
+``Softmax``, and nested Sequential/Functional models; ONNX's ``Conv``,
+``ConvTranspose``, ``Gemm``, ``MatMul``, the arithmetic, the activations, the
+pools and reductions, the normalisations, the reshaping ops and ``Resize``, in
+the model's own layout; the coverage table of ``docs/verification.md`` lists
+them all. Anything else raises ``NotImplementedError`` naming the layer or node.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..keras_model import split_inputs, written_order
-from .graph import compile_model
-from .rules import RULES, check_rule
+from .oracle import Oracle, compile
+from .rules import RULES
 
-__all__ = ["RULES", "attribution", "forward"]
-
-
-def _one_input(x, expected, name: str) -> np.ndarray:
-    x = np.asarray(x)
-    if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool) or np.iscomplexobj(x):
-        raise TypeError(f"{name}: expected a real numeric array, got dtype {x.dtype}")
-    x = x.astype(np.float64)
-    if x.ndim != len(expected) or any(e is not None and e != s for e, s in zip(expected[1:], x.shape[1:])):
-        raise ValueError(f"{name}: expected shape {expected} (None = any), got {x.shape}")
-    if not np.isfinite(x).all():
-        raise ValueError(f"{name}: contains NaN or Inf")
-    return x
-
-
-def _inputs(program, model, inputs):
-    """``(xs, pack)``: one float64 array per model input, and ``pack(maps)`` -> the structure given."""
-    shapes = program.input_shapes
-    if len(shapes) == 1:
-        return [_one_input(inputs, shapes[0], "inputs")], lambda maps: maps[0]
-    names = [t.name for t in model.inputs]
-    xs, pack = split_inputs(inputs, names, written_order(model))
-    xs = [_one_input(x, shape, f"inputs[{name!r}]") for x, shape, name in zip(xs, shapes, names)]
-    if len({len(x) for x in xs}) > 1:
-        raise ValueError(f"inputs: every input must have the same number of samples, got {[len(x) for x in xs]}")
-    return xs, pack
-
-
-def _seed(targets, output: np.ndarray) -> np.ndarray:
-    t = np.asarray(targets)
-    if t.ndim == 1 and np.issubdtype(t.dtype, np.integer):
-        classes = output.shape[-1]
-        if output.ndim != 2:
-            raise ValueError(f"targets: class labels need an output of shape (N, classes), got {output.shape}")
-        if t.size and (t.min() < 0 or t.max() >= classes):
-            raise ValueError(f"targets: labels must lie in [0, {classes}), got range [{t.min()}, {t.max()}]")
-        t = np.eye(classes)[t]
-    if not np.issubdtype(t.dtype, np.number) or np.iscomplexobj(t):
-        raise TypeError(f"targets: expected a real numeric array, got dtype {t.dtype}")
-    if t.shape != output.shape:
-        raise ValueError(f"targets: expected shape {output.shape} (the model output), got {t.shape}")
-    t = t.astype(np.float64)
-    if not np.isfinite(t).all():
-        raise ValueError("targets: contains NaN or Inf")
-    return t
+__all__ = ["RULES", "Oracle", "attribution", "compile", "forward"]
 
 
 def forward(model, inputs, output_layer=None) -> np.ndarray:
@@ -80,22 +41,30 @@ def forward(model, inputs, output_layer=None) -> np.ndarray:
 
     Parameters
     ----------
-    model : keras.Model
-        A built Keras 3 ``Sequential`` or ``Functional`` model (one or several inputs, one output).
+    model : keras.Model, onnx.ModelProto, str or os.PathLike
+        A built Keras 3 ``Sequential`` or ``Functional`` model (one or several inputs, one
+        output), an ONNX model, or the path of a ``.onnx`` file.
     inputs : array_like, or a list, tuple or dict of them
-        Batch of inputs, ``(N, ...)`` matching the model's input shape; for a
-        model with several inputs, one per input (in order, or keyed by name).
+        Batch of inputs, ``(N, ...)`` matching the model's input shape, in the model's own
+        layout (channels first for PyTorch's ONNX exports); for a model with several inputs,
+        one per input (in order, or keyed by name).
     output_layer : str, int or None
-        Layer name or index into ``model.layers`` whose output is the model's
-        output; ``None`` for the model's own output.
+        Keras: layer name or index into ``model.layers`` whose output is the model's output;
+        ONNX: the name of a value of the graph; ``None`` for the model's own output.
 
     Returns
     -------
     numpy.ndarray
         float64 output, ``(N, ...)``.
+
+    Raises
+    ------
+    NotImplementedError
+        A layer or node the reference does not model (named, with its type).
+    ValueError, TypeError
+        Bad ``model``, ``inputs`` or ``output_layer`` (the message starts with its name).
     """
-    program = compile_model(model, output_layer)
-    return program.forward(_inputs(program, model, inputs)[0])[program.output]
+    return compile(model, output_layer).forward(inputs)
 
 
 def attribution(model, inputs, targets, rule: str = "deconvnet", output_layer=None) -> np.ndarray:
@@ -103,16 +72,19 @@ def attribution(model, inputs, targets, rule: str = "deconvnet", output_layer=No
 
     Parameters
     ----------
-    model : keras.Model
-        A built Keras 3 ``Sequential`` or ``Functional`` model (one or several inputs, one output).
+    model : keras.Model, onnx.ModelProto, str or os.PathLike
+        A Keras 3 ``Sequential`` or ``Functional`` model, an ONNX model, or the path of a
+        ``.onnx`` file (see :func:`forward`).
     inputs : array_like, or a list, tuple or dict of them
-        Batch of inputs, ``(N, W)``, ``(N, T, W)`` or ``(N, H, W, C)``; for a
-        model with several inputs, one per input (in order, or keyed by name).
+        Batch of inputs, ``(N, W)``, ``(N, T, W)`` or ``(N, H, W, C)`` (``(N, C, ...)`` for a
+        channels-first ONNX model); for a model with several inputs, one per input (in order,
+        or keyed by name).
     targets : array_like
         One-hot (or any real weighting) of the output, of the output's shape;
         or integer class labels ``(N,)`` standing for their one-hot vectors.
-    rule : {"deconvnet", "gradient", "guided"}
-        Backward rule at every ReLU (see :mod:`refdeconv.reference.rules`).
+    rule : {"deconvnet", "gradient", "guided"} or dict
+        Backward rule at every ReLU (see :mod:`refdeconv.reference.rules`), or a dict giving
+        each kind of ReLU of the model (:attr:`Oracle.relu_kinds`) its own rule.
     output_layer : str, int or None
         Where the model is cut (see :func:`forward`).
 
@@ -134,8 +106,4 @@ def attribution(model, inputs, targets, rule: str = "deconvnet", output_layer=No
     .. [1] Zeiler, M. D. & Fergus, R. "Visualizing and Understanding
        Convolutional Networks", ECCV 2014, arXiv:1311.2901.
     """
-    rule = check_rule(rule)
-    program = compile_model(model, output_layer)
-    xs, pack = _inputs(program, model, inputs)
-    values = program.forward(xs)
-    return pack(program.backward(values, _seed(targets, values[program.output]), rule))
+    return compile(model, output_layer).attribution(inputs, targets, rule)

@@ -29,6 +29,12 @@ class ReLU:
         Values at or below it are set to zero (Keras ``ReLU(threshold=...)``).
     max_value : float or None
         Cap of the output (Keras ``ReLU(max_value=...)``, ``relu6``).
+    kind : str, optional
+        The kind of ReLU, as a model writes it (``"ReLU"``, ``"ReLU6"``, ``"capped ReLU"``,
+        ``"thresholded ReLU"`` for Keras; the op type for ONNX: ``"Relu"``, ``"Clip"``,
+        ``"Max"``): a rule given per kind (a dict) applies to it. Default: from the parameters.
+    cap_active : bool, optional
+        Whether ``z = max_value`` is active. Default: as the TensorFlow op Keras emits (below).
 
     Notes
     -----
@@ -41,9 +47,13 @@ class ReLU:
     without threshold.
     """
 
-    def __init__(self, threshold: float = 0.0, max_value: float | None = None):
+    def __init__(self, threshold: float = 0.0, max_value: float | None = None, kind: str | None = None,
+                 cap_active: bool | None = None):
         self.threshold, self.max_value = float(threshold), max_value
-        self.fused_relu6 = max_value == 6 and threshold == 0
+        fused_relu6 = max_value == 6 and threshold == 0
+        self.cap_active = not fused_relu6 if cap_active is None else cap_active
+        self.kind = kind or ("thresholded ReLU" if threshold else "ReLU6" if fused_relu6
+                             else "ReLU" if max_value is None else "capped ReLU")
 
     def forward(self, z):
         """``min(max_value, z * 1[z > threshold])``."""
@@ -54,12 +64,13 @@ class ReLU:
         """Where the unit is active: ``threshold < z < max_value`` (boundaries: see the class notes)."""
         on = z > self.threshold
         if self.max_value is not None:
-            on &= (z < self.max_value) if self.fused_relu6 else (z <= self.max_value)
+            on &= (z <= self.max_value) if self.cap_active else (z < self.max_value)
         return on
 
     def vjp(self, u, inputs, output, rule):
-        """The rule's signal: ``relu_backward(u, active(z), rule)``."""
-        return (relu_backward(u, self.active(inputs[0]), rule),)
+        """The rule's signal: ``relu_backward(u, active(z), rule)``; ``rule`` may be a dict giving
+        each :attr:`kind` its own rule."""
+        return (relu_backward(u, self.active(inputs[0]), rule[self.kind] if isinstance(rule, dict) else rule),)
 
 
 def _silu_derivative(z):

@@ -1,17 +1,12 @@
-"""Reading a Keras 3 ``Sequential`` or ``Functional`` model into a straight-line
-program of reference operations, and running it forward and backward.
+"""The Keras reader: a Keras 3 ``Sequential`` or ``Functional`` model as a
+:class:`~refdeconv.reference.program.Program` of reference operations.
 
-The program is a list of steps ``(operation, input ids, output id)`` in
-topological order. Nested models (any depth, reused or not) are inlined call by
+Nested models (any depth, reused or not) are inlined call by
 call, so a layer or sub-model called twice becomes two sets of steps sharing
-weights. The backward pass walks the steps in reverse and accumulates the
-vector-Jacobian products of every consumer of a value (branches, residual
-additions), the textbook reverse mode.
+weights.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass, field
 
 import keras
 import numpy as np
@@ -19,41 +14,8 @@ import numpy as np
 from ..keras_model import layer_output
 from .layers import translate
 from .operations import translate_operation
+from .program import Program
 from .reading import unsupported
-
-
-@dataclass
-class Program:
-    """A model as reference operations: values ``0 .. k-1`` are its ``k`` inputs, ``output`` the result."""
-
-    input_shapes: list
-    output: int = 0
-    steps: list = field(default_factory=list)
-
-    def emit(self, operations: list, inputs: list[int]) -> int:
-        """Append a chain of operations; the first reads ``inputs``. Returns the last value id."""
-        for op in operations:
-            out = len(self.input_shapes) + len(self.steps)
-            self.steps.append((op, tuple(inputs), out))
-            inputs = [out]
-        return inputs[0]
-
-    def forward(self, xs: list) -> list:
-        """All values of the forward pass (``values[:k] = xs``, ``values[output]`` the result)."""
-        values = list(xs)
-        for op, ins, _ in self.steps:
-            values.append(op.forward(*(values[i] for i in ins)))
-        return values
-
-    def backward(self, values: list, seed: np.ndarray, rule: str) -> list:
-        """Reverse pass from ``seed`` at the output to each input, under ``rule``."""
-        grads = {self.output: seed}
-        for op, ins, out in reversed(self.steps):
-            if out not in grads:
-                continue
-            for i, g in zip(ins, op.vjp(grads.pop(out), [values[i] for i in ins], values[out], rule)):
-                grads[i] = grads[i] + g if i in grads else g
-        return [grads.get(i, np.zeros_like(values[i])) for i in range(len(self.input_shapes))]
 
 
 def _model_io(model, one_output: bool = True):

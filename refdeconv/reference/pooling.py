@@ -30,7 +30,8 @@ def switch_index(window_values: np.ndarray) -> np.ndarray:
 
 class _Pool:
     """Shared geometry of 1-D (``(N, T, C)``), 2-D (``(N, H, W, C)``) and 3-D
-    (``(N, D, H, W, C)``) pooling.
+    (``(N, D, H, W, C)``) pooling: pool size, strides, padding (a scheme or explicit pairs),
+    dilation and ceil mode, as :class:`~refdeconv.reference.windows.Geometry` takes them.
 
     A 1-D pool reads its input as ``(N, 1, T, C)`` (``H = 1``, a ``(1, k)`` window): its
     windows, :func:`~refdeconv.reference.windows.windows` of the lifted input with
@@ -38,11 +39,13 @@ class _Pool:
     :mod:`refdeconv.conformance.maxima` relies on (``one_d`` tells it to lift).
     """
 
-    def __init__(self, pool_size, strides, padding):
+    def __init__(self, pool_size, strides, padding, dilation=None, ceil=False):
         self.one_d = len(pool_size) == 1
         if self.one_d:
             pool_size, strides = (1, *pool_size), (1, *strides)
-        self.geometry = Geometry(tuple(pool_size), tuple(strides), padding)
+            dilation = None if dilation is None else (1, *dilation)
+            padding = padding if isinstance(padding, str) else ((0, 0), *padding)
+        self.geometry = Geometry(tuple(pool_size), tuple(strides), padding, dilation, ceil)
 
     def _lift(self, x):
         return x[:, None] if self.one_d else x

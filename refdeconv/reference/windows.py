@@ -29,11 +29,15 @@ class Geometry:
         Window (kernel or pool) size, one entry per spatial axis (``(kh, kw)`` in 2-D).
     strides : tuple of int
         Step between windows, per spatial axis.
-    padding : {"valid", "same", "same_unclamped", "causal"}
+    padding : {"valid", "same", "same_unclamped", "causal", "same_lower"} or tuple of (int, int)
         TensorFlow's padding scheme, as its 1-D/2-D kernels (``"same"``) or its 3-D kernels
-        (``"same_unclamped"``) plan it, or Keras's causal padding.
+        (``"same_unclamped"``) plan it, Keras's causal padding, ONNX's ``SAME_LOWER`` (``"same"``
+        with the odd position before the data), or explicit ``(before, after)`` pairs, one per
+        spatial axis (ONNX's ``pads``).
     dilation : tuple of int, optional
         Gap between window taps, per spatial axis; ``None`` (pooling) means all ones.
+    ceil : bool
+        With explicit pads: count a last, partial window (ONNX and PyTorch ``ceil_mode``).
 
     Notes
     -----
@@ -52,12 +56,19 @@ class Geometry:
     ``"causal"`` (Keras
     ``Conv1D``) pads ``e - 1`` before the data and none after, then slides as ``"valid"``:
     ``floor((n - 1) / s) + 1`` outputs, output ``t`` reading inputs up to ``t s`` only.
+
+    Explicit pads ``(a, b)`` give ``floor((n + a + b - e) / s) + 1`` outputs, or with ``ceil``
+    ``ceil((n + a + b - e) / s) + 1`` less one if that last window would start past the data and
+    the padding before it (``(out - 1) s >= n + a``; ONNX's ``MaxPool`` and PyTorch's rule). A
+    ceil-mode window reaching past the padding after the data reads the fill value there too;
+    :meth:`overhang` says how far it reaches.
     """
 
     size: tuple[int, ...]
     strides: tuple[int, ...]
     padding: str
     dilation: tuple[int, ...] | None = None
+    ceil: bool = False
 
     def __post_init__(self):
         if self.dilation is None:
@@ -69,7 +80,13 @@ class Geometry:
         out, pads = [], []
         for n, k, s, d in zip(extent, self.size, self.strides, self.dilation, strict=True):
             e = (k - 1) * d + 1
-            if self.padding == "valid":
+            if not isinstance(self.padding, str):
+                (a, b), o = self.padding[len(out)], 0
+                if n + a + b >= e:
+                    o = -(-(n + a + b - e) // s) + 1 if self.ceil else (n + a + b - e) // s + 1
+                    o -= self.ceil and (o - 1) * s >= n + a
+                pads.append((a, max(b, (o - 1) * s + e - n - a) if o else b))
+            elif self.padding == "valid":
                 o = (n - e) // s + 1 if n >= e else 0
                 pads.append((0, 0))
             elif self.padding == "causal":
@@ -81,9 +98,19 @@ class Geometry:
                 if self.padding == "same":
                     total = max(total, 0)
                 before = int(total / 2)  # "same_unclamped": C++'s integer division, toward zero
+                if self.padding == "same_lower":
+                    before = total - before
                 pads.append((before, total - before))
             out.append(o)
         return tuple(out), tuple(pads)
+
+    def overhang(self, extent: tuple[int, ...]) -> tuple[int, ...]:
+        """Per spatial axis, how many positions past the explicit padding after the data the last
+        ceil-mode window reads (0 unless ``ceil``)."""
+        _, pads = self.plan(extent)
+        if isinstance(self.padding, str):
+            return (0,) * len(extent)
+        return tuple(b - given for (_, b), (_, given) in zip(pads, self.padding))
 
     def offsets(self):
         """Kernel offsets (one index per spatial axis) in row-major order: the order of the ``K`` axis."""

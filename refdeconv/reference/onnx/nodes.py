@@ -1,0 +1,142 @@
+"""One ONNX node during a trace, and the table of translations of the op types the reader models.
+
+A translation takes a :class:`Node` (its attributes, and its inputs: constants as NumPy arrays,
+traced values as :class:`Value`) and returns one ``(operation, positions)`` pair per node output:
+a reference operation and the positions of the node inputs it reads (the traced ones; constants
+are folded into the operation). Families live in :mod:`.elementwise`, :mod:`.arithmetic`,
+:mod:`.windowed` and :mod:`.shaping`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Value:
+    """A traced value: its id in the program and its array on the inputs being traced."""
+
+    index: int
+    array: np.ndarray
+
+
+def unsupported(node, why: str) -> NotImplementedError:
+    """The error for a node the reader cannot model (``NotImplementedError``, naming it and its op type)."""
+    return NotImplementedError(
+        f"reference: node {node.name!r} of op type {node.op_type} is not supported ({why}); "
+        "see the coverage table in docs/verification.md for the ONNX ops the NumPy reference models"
+    )
+
+
+class Node:
+    """An ONNX node being translated: attributes by name, inputs as constants or :class:`Value`."""
+
+    def __init__(self, proto, args: list, opset: int):
+        from onnx import helper
+
+        self.proto, self.args, self.opset = proto, args, opset
+        self.name, self.op_type = proto.name, proto.op_type
+        self.attrs = {a.name: helper.get_attribute_value(a) for a in proto.attribute}
+        for key, value in self.attrs.items():
+            if isinstance(value, bytes):
+                self.attrs[key] = value.decode()
+
+    def refuse(self, why: str) -> NotImplementedError:
+        """:func:`unsupported` for this node."""
+        return unsupported(self.proto, why)
+
+    def traced(self, position: int = 0) -> np.ndarray:
+        """The traced array of input ``position``; refused when it is a constant."""
+        arg = self.args[position] if position < len(self.args) else None
+        if not isinstance(arg, Value):
+            raise self.refuse(f"input {position} is not computed from the model's inputs")
+        return arg.array
+
+    def constant(self, position: int, default=None):
+        """Input ``position`` as a constant array (``default`` when it is absent); refused when traced."""
+        arg = self.args[position] if position < len(self.args) else None
+        if arg is None:
+            return default
+        if isinstance(arg, Value):
+            raise self.refuse(f"input {position} is computed from the model's inputs, not a constant")
+        return arg
+
+    def ints(self, name: str, position: int, default=None):
+        """An integer list given as attribute ``name`` (older op sets) or as constant input ``position``."""
+        if name in self.attrs:
+            return [int(v) for v in self.attrs[name]]
+        value = self.constant(position)
+        return default if value is None else [int(v) for v in np.ravel(value)]
+
+    def is_traced(self, position: int) -> bool:
+        """Whether input ``position`` is a traced value."""
+        return position < len(self.args) and isinstance(self.args[position], Value)
+
+    def rank(self) -> int:
+        """The rank of the first input."""
+        return self.traced(0).ndim
+
+    def axis(self, axis: int, rank: int | None = None, batch: bool = False) -> int:
+        """``axis`` made non-negative; the batch axis refused unless ``batch``."""
+        rank = self.rank() if rank is None else rank
+        a = axis + rank if axis < 0 else axis
+        if not 0 <= a < rank:
+            raise self.refuse(f"axis {axis} out of range for rank {rank}")
+        if a == 0 and not batch:
+            raise self.refuse("it acts along the batch axis, which mixes samples")
+        return a
+
+
+def _clip_bounds(node, constants: dict):
+    """``(min, max)`` of a ``Clip`` node from its attributes or constant inputs (``None`` if traced)."""
+    from onnx import helper
+
+    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    if "min" in attrs or "max" in attrs:
+        return attrs.get("min"), attrs.get("max")
+    bounds = []
+    for position in (1, 2):
+        name = node.input[position] if position < len(node.input) else ""
+        bounds.append(float(np.asarray(constants[name])) if name in constants else None if not name else np.nan)
+    return tuple(bounds)
+
+
+def relu_kind(node, constants: dict) -> str | None:
+    """The kind of ReLU ``node`` is (``"Relu"``, ``"Clip"``, ``"Max"``), or ``None`` for any other node.
+
+    ``Clip`` is a ReLU when its lower bound is the constant 0 (``ReLU6``, ``clamp(min=0)``), with
+    or without an upper bound; ``Max`` when one of its two inputs is the constant 0.
+    """
+    if node.op_type == "Relu":
+        return "Relu"
+    if node.op_type == "Clip":
+        low, _ = _clip_bounds(node, constants)
+        return "Clip" if low == 0 else None
+    if node.op_type == "Max" and len(node.input) == 2:
+        zeros = [name in constants and np.size(constants[name]) == 1 and np.all(constants[name] == 0)
+                 for name in node.input]
+        return "Max" if sum(zeros) == 1 else None
+    return None
+
+
+def clip_bounds(node: Node):
+    """``(min, max)`` of a ``Clip`` :class:`Node` (``None`` where absent)."""
+    if "min" in node.attrs or "max" in node.attrs:
+        return node.attrs.get("min"), node.attrs.get("max")
+    low, high = node.constant(1), node.constant(2)
+    return (None if low is None else float(np.asarray(low))), (None if high is None else float(np.asarray(high)))
+
+
+def _table() -> dict:
+    from . import arithmetic, elementwise, shaping, windowed
+
+    table = {}
+    for family in (arithmetic, elementwise, shaping, windowed):
+        table.update(family.TRANSLATIONS)
+    return table
+
+
+#: Op type -> ``translation(node) -> [(operation, input positions), ...]`` (one pair per output).
+TRANSLATIONS = _table()
