@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..reference.graph import compile_model
+from ..reference import Oracle, compile
 from ..reference.layout import ChannelsFirst, channels_last
 from ..reference.merging import Extremum, aligned
 from ..reference.pooling import GlobalMaxPool, MaxPool
@@ -46,8 +46,8 @@ def _contests(op, inputs: list) -> np.ndarray | None:
 
 
 def _forward(model, xs: list, output_layer):
-    program = compile_model(model, output_layer)
-    values = program.forward([np.asarray(x, np.float64) for x in xs])
+    oracle = model if isinstance(model, Oracle) else compile(model, output_layer)  # read once by the caller, or now
+    program, values = oracle.run([np.asarray(x, np.float64) for x in xs])
     for op, ins, _ in program.steps:
         inputs = [values[i] for i in ins]
         if isinstance(op, ChannelsFirst):  # an ONNX model's channels-first pool: its windows, channels last
@@ -58,8 +58,9 @@ def _forward(model, xs: list, output_layer):
 
 
 def max_pool_ties(model, xs: list, output_layer=None) -> bool:
-    """Whether a max-pool window of ``model`` (cut at ``output_layer``) on ``xs`` (one array per
-    model input) holds an exactly tied maximum, in the reference's forward pass."""
+    """Whether a max-pool window of ``model`` (cut at ``output_layer``; or an already compiled
+    :class:`~refdeconv.reference.Oracle`) on ``xs`` (one array per model input) holds an exactly
+    tied maximum, in the reference's forward pass."""
     return any(isinstance(op, MaxPool) and ((c == c.max(axis=0)).sum(axis=0) > 1).any()
                for op, c in _forward(model, xs, output_layer))
 
@@ -69,8 +70,9 @@ def near_ties(model, xs: list, key: str = "float64", output_layer=None) -> list[
 
     Parameters
     ----------
-    model : keras.Model
-        A model the reference reads.
+    model : keras.Model, onnx.ModelProto or refdeconv.reference.Oracle
+        A model the reference reads, or one it has already compiled (then ``output_layer`` is
+        the oracle's own).
     xs : list of array_like
         One array per model input, batch first.
     key : str

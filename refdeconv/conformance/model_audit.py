@@ -17,15 +17,17 @@ before the candidate is called, and never yields a pass.
 
 from __future__ import annotations
 
+import re
+
 import keras
 import numpy as np
 
 from .. import reference
-from ..reference.graph import compile_model
 from ..explainers.models import cut, model_dtype
 from ..keras_model import written_order
 from .audit import RULES, Report, call, candidate
 from .maxima import max_pool_ties, near_ties
+from .conventions import measured_rule, reference_output, relu_rules, seed_fit
 
 #: Samples drawn when no inputs are given, and their seed.
 SAMPLES, SEED = 2, 0
@@ -63,14 +65,25 @@ def _walk(model):
             yield layer
 
 
-def _unsupported(model, err: NotImplementedError) -> UnsupportedModel:
-    """The reference's refusal as :class:`UnsupportedModel`, with the layer its message names."""
+def unsupported_model(model, err: NotImplementedError) -> UnsupportedModel:
+    """The reference's refusal as :class:`UnsupportedModel`, with the layer (Keras) or node (ONNX) its
+    message names."""
     reason = str(err)
-    for layer in _walk(model):
-        kind = "model" if isinstance(layer, keras.Model) else "layer"
-        if f"{kind} {layer.name!r} of type {type(layer).__name__}" in reason:
-            return UnsupportedModel(reason, layer.name, type(layer).__name__)
+    node = re.search(r"node '(.*?)' of op type (\w+)", reason)
+    if node:
+        return UnsupportedModel(reason, node.group(1), node.group(2))
+    if isinstance(model, keras.Model):
+        for layer in _walk(model):
+            kind = "model" if isinstance(layer, keras.Model) else "layer"
+            if f"{kind} {layer.name!r} of type {type(layer).__name__}" in reason:
+                return UnsupportedModel(reason, layer.name, type(layer).__name__)
     return UnsupportedModel(reason)
+
+
+def modelled_layers(model, output_layer=None) -> list[dict]:
+    """``name`` and ``type`` of each layer of ``model`` (cut at ``output_layer``) the reference models."""
+    return [{"name": layer.name, "type": type(layer).__name__} for layer in _walk(cut(model, output_layer))
+            if not isinstance(layer, (keras.Model, keras.layers.InputLayer))]
 
 
 def _inputs(model, inputs) -> tuple[list, str]:
@@ -104,7 +117,7 @@ def _inputs(model, inputs) -> tuple[list, str]:
     return out, "given"
 
 
-def _targets(targets, output: np.ndarray, dtype) -> tuple[np.ndarray, str]:
+def targets_of(targets, output: np.ndarray, dtype) -> tuple[np.ndarray, str]:
     """``(one-hot or weighting targets, origin)``; labels ``(N,)`` become one-hot, ``None`` the top class."""
     if targets is None:  # as the explainers read targets=None: one-hot of the argmax over the last axis
         return np.eye(output.shape[-1], dtype=dtype)[output.argmax(axis=-1)], "the top class of the reference's output"
@@ -178,35 +191,32 @@ def run_model(model, inputs=None, targets=None, fn=None, rule: str = "deconvnet"
     """
     fn, label = candidate(fn, rule, name)
     try:
-        compile_model(model, output_layer)  # the reference reads the whole model first: refuse before anything else
+        oracle = reference.compile(model, output_layer)  # read once, first: refuse before anything else
     except NotImplementedError as err:
-        raise _unsupported(model, err) from err
+        raise unsupported_model(model, err) from err
     xs, inputs_from = _inputs(model, inputs)
-    names = [t.name for t in model.inputs]
+    names = oracle.input_names
     # a model built on a dict written out of key order takes a dict only (Keras refuses a list)
     fed = xs[0] if len(xs) == 1 else dict(zip(names, xs)) if written_order(model) else xs
-    try:
-        output = reference.forward(model, fed, output_layer)
-        y, targets_from = _targets(targets, output, model_dtype(model))
-        references = [dict(zip(RULES, maps)) for maps in zip(*(
-            _as_list(reference.attribution(model, fed, y, r, output_layer)) for r in RULES))]
-    except NotImplementedError as err:
-        raise _unsupported(model, err) from err
+    checked = oracle.inputs(fed)[0]
+    output = reference_output(oracle, checked)
+    y, targets_from = targets_of(targets, output, model_dtype(model))
+    references = [dict(zip(RULES, maps)) for maps in zip(*oracle.maps(checked, y, RULES))]
     audited = cut(model, output_layer)
-    ties = max_pool_ties(model, xs, output_layer)
+    ties = max_pool_ties(oracle, checked)
     report = Report(label, rule, model={
-        "name": model.name, "output_layer": output_layer, "inputs": inputs_from, "targets": targets_from,
-        "near_ties": near_ties(model, xs, model_dtype(model), output_layer),
-        "layers": [{"name": layer.name, "type": type(layer).__name__}
-                   for layer in _walk(audited) if not isinstance(layer, (keras.Model, keras.layers.InputLayer))]})
+        "name": model.name, "format": "keras", "output_layer": output_layer, "inputs": inputs_from,
+        "targets": targets_from, "near_ties": near_ties(oracle, xs, model_dtype(model)),
+        "layers": modelled_layers(model, output_layer)})
     actual, error = call(fn, audited, fed, y)
     maps, split_error = _per_input(actual, names)
     for input_name, got, refs in zip(names, maps, references):
         entry_name = model.name if len(names) == 1 else f"{model.name}[{input_name}]"
         report.add(entry_name, got, refs, model_dtype(model), ties, error or split_error)
+    if all(e["error"] is None for e in report.cases):
+        given = [np.asarray(m, np.float64) for m in maps]
+        matched = next((e["matches"] for e in report.cases if e["matches"] != "none"), rule)
+        report.model["relu_rules"] = relu_rules(oracle, checked, y, given, model_dtype(model))
+        report.model["seed"] = seed_fit(oracle, checked, y, given, model_dtype(model),
+                                        measured_rule(report.model["relu_rules"], matched))
     return report
-
-
-def _as_list(maps) -> list:
-    """The reference's maps, one per input in the model's order (a dict keeps that order)."""
-    return list(maps.values()) if isinstance(maps, dict) else list(maps) if isinstance(maps, (list, tuple)) else [maps]

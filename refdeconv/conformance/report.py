@@ -52,8 +52,13 @@ def about_model(report) -> list[str]:
     kinds = ", ".join(f"{kind} x{n}" if n > 1 else kind for kind, n in counts.items())
     cut = f"; cut at layer {m['output_layer']!r}" if m["output_layer"] is not None else ""
     same = [e["name"] for e in report.cases if e["errors"] and max(e["errors"].values()) <= e["tolerance"]]
+    unit = "nodes" if m.get("format") == "onnx" else "layers"
+    rules = "; ".join(f"{rule} at {kind}" for kind, rule in m.get("relu_rules", {}).items())
     return [f"model {m['name']!r}{cut}; inputs: {m['inputs']}; targets: {m['targets']}",
-            f"the reference models all {len(m['layers'])} layers of the audited model: {kinds}",
+            f"the reference models all {len(m['layers'])} {unit} of the audited model: {kinds}",
+            *([f"forward pass checked against {m['forward_check']}"] if m.get("forward_check") else []),
+            *([f"rule measured at each kind of ReLU in the maps: {rules}"] if rules else []),
+            *([f"the maps fit the seed convention: {m['seed']}"] if "seed" in m else []),
             *([f"near ties at {'; '.join(m['near_ties'])}: a non-zero maximum has a rival within rounding, so "
                "rounding, not the model, picks the switch; a map failing there may be right (docs/verification.md)"]
               if m.get("near_ties") else []),

@@ -51,7 +51,7 @@ class PerSample:
     batch is fixed at 1); its values and maps are the samples' stacked on the batch axis."""
 
     def __init__(self, program):
-        self.program, self.output, self.steps = program, program.output, program.steps
+        self.program, self.output, self.steps, self.nodes = program, program.output, program.steps, program.nodes
         self.input_shapes = program.input_shapes
 
     def forward(self, xs: list) -> list:

@@ -17,11 +17,13 @@ import numpy as np
 
 @dataclass
 class Program:
-    """A model as reference operations: values ``0 .. k-1`` are its ``k`` inputs, ``output`` the result."""
+    """A model as reference operations: values ``0 .. k-1`` are its ``k`` inputs, ``output`` the result;
+    ``nodes`` names what the reader translated (``{"name", "type"}`` per ONNX node), where it records it."""
 
     input_shapes: list
     output: int = 0
     steps: list = field(default_factory=list)
+    nodes: list = field(default_factory=list)
 
     def emit(self, operations: list, inputs: list[int]) -> int:
         """Append a chain of operations; the first reads ``inputs``. Returns the last value id."""

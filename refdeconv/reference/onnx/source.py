@@ -140,6 +140,7 @@ class OnnxSource:
                 env.update({name: o for name, o in zip(node.output, outs) if name})
             else:
                 translated = TRANSLATIONS[node.op_type](Node(node, args, self.opset))
+                program.nodes.append({"name": node.name, "type": node.op_type})
                 for name, (op, positions) in zip(node.output, translated):
                     if not name:
                         continue
