@@ -5,6 +5,8 @@ Subcommands::
     refdeconv audit [--candidate MODULE:CALLABLE] [--rule RULE] [--case PATTERN ...] [--out DIR]
     refdeconv audit --model FILE.keras [--inputs X.npy ...] [--targets T.npy] [--candidate MODULE:CALLABLE]
                     [--rule RULE] [--output-layer NAME] [--unsafe] [--out DIR]
+    refdeconv audit --model FILE.onnx|FILE.keras --inputs X.npy|X.npz --maps MAPS.npy|MAPS.npz
+                    [--targets T.npy] [--rule RULE] [--output-layer NAME] [--out DIR]
     refdeconv vectors export DIR
     refdeconv vectors check DIR MAPS.npz [--rule RULE] [--out DIR]
 
@@ -12,7 +14,8 @@ Subcommands::
 ``report.json``, ``report.md`` and ``report.png`` to ``--out`` (default
 ``./refdeconv-audit``). Exit codes: 0 every case (or map) passes, 1 one
 fails, 2 usage error or malformed input, 3 (``audit --model``) the NumPy
-reference does not model a layer of the model, so nothing is vouched for. Each subcommand is a function that
+reference does not model a layer (or ONNX node) of the model, or misreads an ONNX
+graph (its forward pass differs from onnxruntime's), so nothing is vouched for. Each subcommand is a function that
 adds its parser to the subparsers and sets its handler with
 ``set_defaults(run=handler)``, the handler returning the exit code; a new
 subcommand is one more such function in :data:`PARSERS`.
@@ -26,7 +29,7 @@ import os
 import sys
 import warnings
 
-from . import commands, torch_audit
+from . import commands, maps, torch_audit
 
 DEFAULT_OUT = "refdeconv-audit"
 RULE_NAMES = ("deconvnet", "gradient", "guided")  # cases.RULES, spelled here: parsing must not import TensorFlow
@@ -59,9 +62,10 @@ EXIT_CODES = """exit codes:
   0  every case (with --model: every input's map) matches the asked rule
   1  some case does not (the report says which rule it matches instead)
   2  usage error or malformed input (bad file, bad shapes)
-  3  with --model: the NumPy reference does not model a layer of the model (named on stderr);
-     the audit cannot vouch for the map"""
-_MODEL_ONLY = ("inputs", "targets", "output_layer", "unsafe")
+  3  with --model: the NumPy reference does not model a layer or ONNX node of the model (named
+     on stderr), or an ONNX graph's forward pass differs from onnxruntime's; the audit cannot
+     vouch for the map"""
+_MODEL_ONLY = ("inputs", "targets", "output_layer", "unsafe", "maps")
 
 
 def _audit_parser(sub) -> None:
@@ -73,10 +77,14 @@ def _audit_parser(sub) -> None:
                    help="fn(model, inputs, targets) -> map; MODULE is imported with the current directory on sys.path")
     p.add_argument("--case", action="append", metavar="PATTERN",
                    help="run only the cases whose name matches this glob (repeatable)")
-    p.add_argument("--model", metavar="FILE.keras", help="audit on this saved Keras model instead of the suite")
+    p.add_argument("--model", metavar="FILE.keras|FILE.onnx",
+                   help="audit on this saved Keras model, or ONNX model (with --maps), instead of the suite")
     p.add_argument("--inputs", action="append", metavar="X.npy",
-                   help="with --model: inputs (N, ...), once per model input in the model's order "
-                        "(default: 2 samples from N(0, 1), seed 0)")
+                   help="with --model: inputs (N, ...) in the model's layout, once per model input in the model's "
+                        "order, or one .npz keyed by input name (default without --maps: 2 samples from N(0, 1), seed 0)")
+    p.add_argument("--maps", metavar="MAPS.npy",
+                   help="with --model: maps computed by any framework on --inputs, in the model's layout (one .npz "
+                        "keyed by input name for several inputs); audited instead of a candidate")
     p.add_argument("--targets", metavar="T.npy",
                    help="with --model: one-hot (N, classes) or labels (N,) (default: the top class)")
     p.add_argument("--output-layer", metavar="NAME", help="with --model: layer name or index where the model is cut")
@@ -99,6 +107,10 @@ def _audit(args) -> int:
         if os.getcwd() not in sys.path:
             sys.path.insert(0, os.getcwd())
         fn = audit.load_candidate(args.candidate)
+    if args.model is not None and (args.maps is not None or str(args.model).lower().endswith(".onnx")):
+        if args.maps is None:
+            raise commands.UsageError("--maps: an ONNX model is audited on maps computed elsewhere; give --maps")
+        return maps.run(args)
     if args.model is not None:
         return _audit_model(args, fn)
     chosen = None

@@ -25,7 +25,7 @@ class Value:
 def unsupported(node, why: str) -> NotImplementedError:
     """The error for a node the reader cannot model (``NotImplementedError``, naming it and its op type)."""
     return NotImplementedError(
-        f"reference: node {node.name!r} of op type {node.op_type} is not supported ({why}); "
+        f"reference: node {node.name or node.output[0]!r} of op type {node.op_type} is not supported ({why}); "
         "see the coverage table in docs/verification.md for the ONNX ops the NumPy reference models"
     )
 

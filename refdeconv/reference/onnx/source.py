@@ -9,6 +9,7 @@ import os
 
 import numpy as np
 
+from .. import activations as act
 from ..program import Program
 from .nodes import TRANSLATIONS, Node, Value, relu_kind, unsupported
 
@@ -107,13 +108,17 @@ class OnnxSource:
         elif not isinstance(output_layer, str) or output_layer not in produced:
             raise ValueError(f"output_layer: expected the name of a value of the graph, got {output_layer!r}")
         self.output = output_layer
+        self.caps, self.aliases = _capped_relus(self.nodes, self.constants, {output_layer})
         fixed = {s[0] for s in self.input_shapes if s and s[0] is not None}
         self.batch = fixed.pop() if len(fixed) == 1 else None
         self._programs = {}
 
     def relu_kinds(self) -> list[str]:
-        """The kinds of ReLU among the nodes (``"Relu"``, ``"Clip"``, ``"Max"``), sorted."""
-        return sorted({k for k in (relu_kind(node, self.constants) for node in self.nodes) if k})
+        """The kinds of ReLU among the nodes (``"Relu"``, ``"Clip"``, ``"Max"``), sorted; a ReLU
+        capped by a following ``Min`` is a ``"Clip"``."""
+        kinds = {"Clip" if node.output[0] in self.caps else relu_kind(node, self.constants)
+                 for node in self.nodes if node.output[0] not in self.aliases}
+        return sorted(k for k in kinds if k)
 
     def program(self, xs: list) -> Program:
         """The program for inputs of the shapes of ``xs`` (traced on ``xs`` the first time)."""
@@ -131,7 +136,10 @@ class OnnxSource:
         env.update({name: Value(i, x) for i, (name, x) in enumerate(zip(self.input_names, xs))})
         for node in self.nodes:
             args = [env[name] if name else None for name in node.input]
-            if node.op_type in SHAPES and isinstance(args[0], Value):
+            if node.output[0] in self.aliases:  # the Min (and Max) of a capped ReLU: fused into it
+                env[node.output[0]] = env[self.aliases[node.output[0]]]
+                program.nodes.append({"name": node.name, "type": f"{node.op_type} (fused: the cap of a ReLU)"})
+            elif node.op_type in SHAPES and isinstance(args[0], Value):
                 env[node.output[0]] = _shape(node, args[0].array)
             elif all(not isinstance(a, Value) for a in args):  # weights and shapes only: fold it
                 feeds = {name: a for name, a in zip(node.input, args) if name}
@@ -140,6 +148,9 @@ class OnnxSource:
                 env.update({name: o for name, o in zip(node.output, outs) if name})
             else:
                 translated = TRANSLATIONS[node.op_type](Node(node, args, self.opset))
+                if node.output[0] in self.caps:  # Relu -> Min(., cap) [-> Max(., 0)]: one capped ReLU
+                    translated = [(act.ReLU(0.0, self.caps[node.output[0]], kind="Clip", cap_active=True),
+                                   translated[0][1])]
                 program.nodes.append({"name": node.name, "type": node.op_type})
                 for name, (op, positions) in zip(node.output, translated):
                     if not name:
@@ -165,3 +176,45 @@ def _shape(node, x: np.ndarray) -> np.ndarray:
     attrs = {a.name: a.i for a in node.attribute}
     start, end = attrs.get("start", 0), attrs.get("end", x.ndim)
     return np.array(x.shape[start:end], np.int64)
+
+
+def _capped_relus(nodes: list, constants: dict, kept: set):
+    """ReLUs capped by the nodes after them, as TensorFlow's ``clip_by_value`` after a ``Relu``
+    exports (Keras's ``ReLU(max_value=m)``, ``m != 6``): ``Relu -> Min(., m) [-> Max(., 0)]``, each
+    value read by the next node only and none of them in ``kept`` (the values a caller reads).
+
+    Returns ``(caps, aliases)``: the ReLU's output name -> its cap ``m``, and the outputs of the
+    ``Min`` (and ``Max``) -> the ReLU's output, which they equal once the cap is fused in. A capped
+    ReLU is one ReLU of kind ``"Clip"``, active for ``0 < z <= m`` (``clip_by_value``'s ``Minimum``
+    passes the gradient at the cap), so both readers of a Keras model agree.
+    """
+    readers: dict = {}
+    for node in nodes:
+        for name in node.input:
+            readers.setdefault(name, []).append(node)
+
+    def scalar_constant(node, value):
+        """The other operand of a two-input ``node`` reading ``value``, as a float, if it is a constant scalar."""
+        other = [name for name in node.input if name != value]
+        if len(node.input) != 2 or len(other) != 1 or other[0] not in constants or np.size(constants[other[0]]) != 1:
+            return None
+        return float(np.asarray(constants[other[0]]))
+
+    def sole_reader(value):
+        found = readers.get(value, [])
+        return found[0] if len(found) == 1 and value not in kept else None
+
+    caps, aliases = {}, {}
+    for node in nodes:
+        if relu_kind(node, constants) not in ("Relu", "Max"):
+            continue
+        out = node.output[0]
+        cap_node = sole_reader(out)
+        cap = None if cap_node is None or cap_node.op_type != "Min" else scalar_constant(cap_node, out)
+        if cap is None or cap <= 0:
+            continue
+        caps[out], aliases[cap_node.output[0]] = cap, out
+        floor = sole_reader(cap_node.output[0])
+        if floor is not None and floor.op_type == "Max" and scalar_constant(floor, cap_node.output[0]) == 0:
+            aliases[floor.output[0]] = out
+    return caps, aliases
