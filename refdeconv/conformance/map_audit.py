@@ -62,8 +62,9 @@ def forward_check(model, xs: list, output: np.ndarray, names: list, output_layer
     return f"{runtime}: scaled error {err:.2g} (tolerance {tolerance(key):g})"
 
 
-def _maps_per_input(maps, names: list) -> list:
-    """The given maps as one array per model input (a dict keyed by input name, or a list in order)."""
+def _maps_per_input(maps, names: list, xs: list) -> list:
+    """The given maps as one array per model input (a dict keyed by input name, or a list in order),
+    each of its input's shape."""
     if isinstance(maps, dict):
         if set(maps) != set(names):
             raise ValueError(f"maps: expected one map per input, keyed {names}, got keys {sorted(maps)}")
@@ -72,10 +73,12 @@ def _maps_per_input(maps, names: list) -> list:
         raise ValueError(f"maps: the model takes {len(names)} inputs {names}: give one map per input, in order")
     maps = list(maps) if len(names) > 1 else [maps]
     out = []
-    for m in maps:
+    for m, x, n in zip(maps, xs, names):
         m = np.asarray(m)
         if not np.issubdtype(m.dtype, np.floating):
             raise TypeError(f"maps: expected real floating-point maps, got dtype {m.dtype}")
+        if m.shape != x.shape:
+            raise ValueError(f"maps: expected the shape of input {n!r}, {x.shape}, got {m.shape}")
         out.append(m)
     return out
 
@@ -134,7 +137,7 @@ def audit_maps(model, inputs, targets, maps, rule: str = "deconvnet", output_lay
     except NotImplementedError as err:
         raise unsupported_model(model, err) from err
     names = oracle.input_names
-    given = _maps_per_input(maps, names)
+    given = _maps_per_input(maps, names, xs)
     key = given[0].dtype.name if given[0].dtype.name in ("float16", "float32", "float64") else "float32"
     y, targets_from = targets_of(targets, output, np.float64)
     checked = forward_check(model, xs, output, names, output_layer) if is_onnx(model) else None
