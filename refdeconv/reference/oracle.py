@@ -125,10 +125,9 @@ class Oracle:
             batch, n = self._onnx.batch, len(xs[0])
             if batch is not None and n != batch and batch != 1:
                 raise ValueError(f"inputs: the graph's batch is fixed at {batch} samples, got {n}")
-            if batch == 1 and n != 1:
-                program = PerSample(self._onnx.program([x[:1] for x in xs]))
-            else:
-                program = self._onnx.program(xs)
+            if batch != 1 or n == 1:
+                return self._onnx.run(xs)  # the first call's trace is its forward pass
+            program = PerSample(self._onnx.program([x[:1] for x in xs]))
         return program, program.forward(xs)
 
     def forward(self, inputs) -> np.ndarray:

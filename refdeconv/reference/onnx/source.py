@@ -120,14 +120,23 @@ class OnnxSource:
                  for node in self.nodes if node.output[0] not in self.aliases}
         return sorted(k for k in kinds if k)
 
-    def program(self, xs: list) -> Program:
-        """The program for inputs of the shapes of ``xs`` (traced on ``xs`` the first time)."""
+    def run(self, xs: list):
+        """``(program, values)``: the program for inputs of the shapes of ``xs`` (traced on ``xs`` the
+        first time, kept for later calls) and every value of its forward pass on ``xs``."""
         key = tuple(x.shape for x in xs)
-        if key not in self._programs:
-            self._programs[key] = self._trace(xs)
-        return self._programs[key]
+        if key in self._programs:
+            program = self._programs[key]
+            return program, program.forward(xs)
+        program, values = self._trace(xs)
+        self._programs[key] = program
+        return program, values
 
-    def _trace(self, xs: list) -> Program:
+    def program(self, xs: list) -> Program:
+        """The program for inputs of the shapes of ``xs`` (:meth:`run` without the values)."""
+        key = tuple(x.shape for x in xs)
+        return self._programs[key] if key in self._programs else self.run(xs)[0]
+
+    def _trace(self, xs: list):
         from onnx.reference import ReferenceEvaluator
 
         program = Program(input_shapes=[x.shape for x in xs])
@@ -166,7 +175,7 @@ class OnnxSource:
         if not isinstance(result, Value):
             raise ValueError(f"output_layer: the value {self.output!r} does not depend on the inputs")
         program.output = result.index
-        return program
+        return program, values
 
 
 def _shape(node, x: np.ndarray) -> np.ndarray:
