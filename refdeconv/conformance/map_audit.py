@@ -83,6 +83,15 @@ def _maps_per_input(maps, names: list, xs: list) -> list:
     return out
 
 
+def _layers(oracle, xs: list, model, output_layer) -> list[dict]:
+    """``name`` and ``type`` of each layer (Keras) or node (ONNX) the oracle translated; an ONNX node
+    that keeps its own derivative under every rule (a nonlinearity other than a ReLU) says so."""
+    if not is_onnx(model):
+        return modelled_layers(model, output_layer)
+    return [{"name": n["name"], "type": n["type"], **({"keeps_derivative": True} if n.get("nonlinear") else {})}
+            for n in oracle.run(xs)[0].nodes]
+
+
 def _name(model) -> str:
     if isinstance(model, (str, os.PathLike)):
         return os.path.splitext(os.path.basename(os.fspath(model)))[0]
@@ -146,7 +155,7 @@ def audit_maps(model, inputs, targets, maps, rule: str = "deconvnet", output_lay
         "name": _name(model), "format": "onnx" if is_onnx(model) else "keras", "output_layer": output_layer,
         "inputs": "given", "targets": targets_from, "forward_check": checked,
         "near_ties": near_ties(oracle, xs, key),
-        "layers": oracle.run(xs)[0].nodes if is_onnx(model) else modelled_layers(model, output_layer)})
+        "layers": _layers(oracle, xs, model, output_layer)})
     ties = max_pool_ties(oracle, xs)
     for input_name, got, refs in zip(names, given, references):
         report.add(report.model["name"] if len(names) == 1 else f"{report.model['name']}[{input_name}]",

@@ -41,15 +41,19 @@ def summary(report) -> str:
             f"{report.candidate} audited for the {report.rule} rule{on}")
 
 
+def _counted(types: list) -> str:
+    counts: dict = {}
+    for kind in types:
+        counts[kind] = counts.get(kind, 0) + 1
+    return ", ".join(f"{kind} x{n}" if n > 1 else kind for kind, n in counts.items())
+
+
 def about_model(report) -> list[str]:
     """For an audit of the user's model: where inputs and targets came from, and the layers the reference modelled."""
     m = report.model
     if not m:
         return []
-    counts: dict = {}
-    for layer in m["layers"]:
-        counts[layer["type"]] = counts.get(layer["type"], 0) + 1
-    kinds = ", ".join(f"{kind} x{n}" if n > 1 else kind for kind, n in counts.items())
+    kinds = _counted([layer["type"] for layer in m["layers"]])
     cut = f"; cut at layer {m['output_layer']!r}" if m["output_layer"] is not None else ""
     same = [e["name"] for e in report.cases if e["errors"] and max(e["errors"].values()) <= e["tolerance"]]
     unit = "nodes" if m.get("format") == "onnx" else "layers"
@@ -57,6 +61,8 @@ def about_model(report) -> list[str]:
     return [f"model {m['name']!r}{cut}; inputs: {m['inputs']}; targets: {m['targets']}",
             f"the reference models all {len(m['layers'])} {unit} of the audited model: {kinds}",
             *([f"forward pass checked against {m['forward_check']}"] if m.get("forward_check") else []),
+            *([f"nonlinearities other than ReLUs keep their own derivative under every rule: {_counted(kept)}"]
+              if (kept := [n["type"] for n in m["layers"] if n.get("keeps_derivative")]) else []),
             *([f"rule measured at each kind of ReLU in the maps: {rules}"] if rules else []),
             *([f"the maps fit the seed convention: {m['seed']}"] if "seed" in m else []),
             *([f"near ties at {'; '.join(m['near_ties'])}: a non-zero maximum has a rival within rounding, so "

@@ -133,3 +133,16 @@ def test_maps_work_for_keras_models_too(tmp_path):
     code = main(["audit", "--model", str(tmp_path / "k.keras"), "--inputs", str(tmp_path / "x.npy"),
                  "--targets", str(tmp_path / "t.npy"), "--maps", str(tmp_path / "maps.npy"), "--out", str(tmp_path)])
     assert code == 0
+
+
+def test_the_report_names_the_nonlinearities_that_keep_their_derivative():
+    from refdeconv.conformance import report as reports
+    from refdeconv.conformance.map_audit import audit_maps
+
+    swish = graph([N("MatMul", ["x", "a"], ["h"]), N("Sigmoid", ["h"], ["s"]), N("Mul", ["h", "s"], ["m"]),
+                   N("Relu", ["m"], ["y"])], (3,), {"a": rng.standard_normal((3, 3))})
+    x, t = rng.standard_normal((2, 3)), np.eye(3)[[0, 1]]
+    report = audit_maps(swish, x, t, reference.attribution(swish, x, t, "deconvnet"))
+    kept = [n["type"] for n in report.model["layers"] if n.get("keeps_derivative")]
+    assert kept == ["Sigmoid", "Mul"], report.model["layers"]
+    assert "keep their own derivative under every rule: Sigmoid, Mul" in reports.table(report)

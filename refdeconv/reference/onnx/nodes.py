@@ -1,10 +1,11 @@
-"""One ONNX node during a trace, and the table of translations of the op types the reader models.
+"""One ONNX node during a trace: its attributes and inputs, and the refusal of what the reader does not model.
 
 A translation takes a :class:`Node` (its attributes, and its inputs: constants as NumPy arrays,
 traced values as :class:`Value`) and returns one ``(operation, positions)`` pair per node output:
-a reference operation and the positions of the node inputs it reads (the traced ones; constants
-are folded into the operation). Families live in :mod:`.elementwise`, :mod:`.arithmetic`,
-:mod:`.windowed` and :mod:`.shaping`.
+a reference operation (or a chain of them, as a list) and the positions of the node inputs it
+reads (the traced ones; constants are folded into the operation). The families live in
+:mod:`.elementwise`, :mod:`.arithmetic`, :mod:`.windowed` and :mod:`.shaping`; their table in
+:mod:`.translations`.
 """
 
 from __future__ import annotations
@@ -127,16 +128,3 @@ def clip_bounds(node: Node):
         return node.attrs.get("min"), node.attrs.get("max")
     low, high = node.constant(1), node.constant(2)
     return (None if low is None else float(np.asarray(low))), (None if high is None else float(np.asarray(high)))
-
-
-def _table() -> dict:
-    from . import arithmetic, elementwise, shaping, windowed
-
-    table = {}
-    for family in (arithmetic, elementwise, shaping, windowed):
-        table.update(family.TRANSLATIONS)
-    return table
-
-
-#: Op type -> ``translation(node) -> [(operation, input positions), ...]`` (one pair per output).
-TRANSLATIONS = _table()

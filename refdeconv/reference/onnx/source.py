@@ -11,10 +11,14 @@ import numpy as np
 
 from .. import activations as act
 from ..program import Program
-from .nodes import TRANSLATIONS, Node, Value, relu_kind, unsupported
+from .arithmetic import Binary
+from .nodes import Node, Value, relu_kind, unsupported
+from .translations import TRANSLATIONS
 
 #: Nodes of the shape bookkeeping: folded from the traced shape of a value, never differentiated.
 SHAPES = ("Shape", "Size")
+#: Reference operations whose derivative reads forward values (besides the ReLU family and ``Binary``).
+NONLINEAR = ("Elementwise", "Pointwise", "Softmax", "LogSoftmax", "Standardize", "Reduce", "MaxPool", "Product")
 #: ONNX element types the oracle reads as real inputs (FLOAT, DOUBLE, FLOAT16, BFLOAT16).
 REAL_TYPES = (1, 11, 10, 16)
 
@@ -160,7 +164,8 @@ class OnnxSource:
                 if node.output[0] in self.caps:  # Relu -> Min(., cap) [-> Max(., 0)]: one capped ReLU
                     translated = [(act.ReLU(0.0, self.caps[node.output[0]], kind="Clip", cap_active=True),
                                    translated[0][1])]
-                program.nodes.append({"name": node.name, "type": node.op_type})
+                program.nodes.append({"name": node.name, "type": node.op_type,
+                                      "nonlinear": _keeps_derivative(translated, args)})
                 for name, (op, positions) in zip(node.output, translated):
                     if not name:
                         continue
@@ -176,6 +181,20 @@ class OnnxSource:
             raise ValueError(f"output_layer: the value {self.output!r} does not depend on the inputs")
         program.output = result.index
         return program, values
+
+
+def _keeps_derivative(translated: list, args: list) -> bool:
+    """Whether a translated node is a nonlinearity other than a ReLU: its derivative reads the
+    forward values, and it keeps it under every rule (a sigmoid, a softmax, a normalisation, a
+    product of two traced values, a max-pool's switches...)."""
+    op = translated[0][0]
+    op = op[0] if isinstance(op, list) else op
+    op = getattr(op, "op", op)  # through ChannelsFirst
+    if isinstance(op, act.ReLU):
+        return False
+    if isinstance(op, Binary):
+        return op.kind in ("Pow", "Max", "Min") or not op.constants and op.kind in ("Mul", "Div")
+    return type(op).__name__ in NONLINEAR
 
 
 def _shape(node, x: np.ndarray) -> np.ndarray:
