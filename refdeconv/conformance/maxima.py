@@ -1,7 +1,8 @@
 """Where a model's maxima tie, in the reference's forward pass: the switches a map depends on.
 
-Max-pooling, global max-pooling and ``Maximum``/``Minimum`` merges send the
-whole backward signal to one winner (or split it among exact ties). Two kinds of
+Max-pooling, global max-pooling and ``Maximum``/``Minimum`` merges (ONNX's ``MaxPool``,
+``GlobalMaxPool``, ``ReduceMax``, ``Max``, ``Min``) send the whole backward signal to one
+winner (or split it among exact ties). Two kinds of
 tie matter to a conformance check:
 
 - an **exact tie**, decided by the tie rule both implementations follow
@@ -22,6 +23,8 @@ import numpy as np
 from ..reference import Oracle, compile
 from ..reference.layout import ChannelsFirst, channels_last
 from ..reference.merging import Extremum, aligned
+from ..reference.onnx.arithmetic import Binary
+from ..reference.onnx.windowed import Reduce
 from ..reference.pooling import GlobalMaxPool, MaxPool
 from ..reference.windows import windows
 from .tolerances import tolerance
@@ -42,6 +45,12 @@ def _contests(op, inputs: list) -> np.ndarray | None:
     if isinstance(op, Extremum):
         stack = np.stack(np.broadcast_arrays(*aligned(inputs)))
         return stack if op.largest else -stack
+    if isinstance(op, Reduce) and op.kind == "max":  # ONNX ReduceMax: the reduced axes in front
+        x = inputs[0]
+        return np.moveaxis(x, op.axes, range(len(op.axes))).reshape(-1, *np.delete(x.shape, op.axes))
+    if isinstance(op, Binary) and op.kind in ("Max", "Min"):  # ONNX Max, Min of two operands
+        stack = np.stack(np.broadcast_arrays(*op.operands(inputs)))
+        return stack if op.kind == "Max" else -stack
     return None
 
 

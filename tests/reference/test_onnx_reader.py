@@ -163,3 +163,26 @@ def test_the_users_arrays_are_not_changed():
     reference.attribution(dense_relu(), x, y, "deconvnet")
     np.testing.assert_array_equal(x, X)
     np.testing.assert_array_equal(y, Y)
+
+
+@pytest.mark.parametrize("nodes, kind", [
+    ([N("MaxPool", ["x"], ["y"], kernel_shape=[2, 2])], "MaxPool"),
+    ([N("GlobalMaxPool", ["x"], ["y"])], "MaxPool"),
+    ([N("ReduceMax", ["x"], ["y"], axes=[2, 3], keepdims=0)], "Reduce"),
+    ([N("Slice", ["x", "s0", "e0", "a"], ["p"]), N("Slice", ["x", "s1", "e1", "a"], ["q"]),
+      N("Max", ["p", "q"], ["y"])], "Binary"),
+])
+def test_near_ties_of_onnx_maxima_are_found(nodes, kind):
+    from refdeconv.conformance.maxima import max_pool_ties, near_ties
+
+    weights = {"s0": np.array([0], np.int64), "e0": np.array([1], np.int64), "s1": np.array([1], np.int64),
+               "e1": np.array([2], np.int64), "a": np.array([3], np.int64)}
+    model = graph(nodes, (1, 2, 2), weights, opset=13)
+    oracle = reference.compile(model)
+    near = np.array([[[[1.0, 1.0 + 1e-12], [0.5, 0.25]]]])
+    far = np.array([[[[1.0, 0.5], [0.5, 0.25]]]])
+    assert [entry.split(" ")[0] for entry in near_ties(oracle, [near], "float64")] == [kind]
+    assert near_ties(oracle, [far], "float64") == []
+    tied = np.array([[[[1.0, 1.0], [0.5, 0.25]]]])
+    assert max_pool_ties(oracle, [tied]) == (kind == "MaxPool")  # the exact ties of max-pool windows
+    assert not max_pool_ties(oracle, [far])

@@ -56,17 +56,18 @@ class Binary:
         self.kind, self.constants = kind, constants
         self.function, self.partials = KINDS[kind]
 
-    def _operands(self, traced):
+    def operands(self, traced) -> list:
+        """``[a, b]``: the constants in their places, the traced values in the others."""
         traced = iter(traced)
         return [self.constants[p] if p in self.constants else next(traced) for p in (0, 1)]
 
     def forward(self, *xs):
         """``f(a, b)``."""
-        return self.function(*self._operands(xs))
+        return self.function(*self.operands(xs))
 
     def vjp(self, u, inputs, output, rule):
         """Each traced operand's partial times ``u``, unbroadcast to its shape."""
-        a, b = self._operands(inputs)
+        a, b = self.operands(inputs)
         grads = self.partials(u, a, b)
         return tuple(unbroadcast(g, x.shape) for p, (g, x) in enumerate(zip(grads, (a, b))) if p not in self.constants)
 
