@@ -186,3 +186,26 @@ def test_near_ties_of_onnx_maxima_are_found(nodes, kind):
     tied = np.array([[[[1.0, 1.0], [0.5, 0.25]]]])
     assert max_pool_ties(oracle, [tied]) == (kind == "MaxPool")  # the exact ties of max-pool windows
     assert not max_pool_ties(oracle, [far])
+
+
+def test_a_tie_of_max_or_min_sends_the_signal_to_the_first_operand():
+    nodes = [N("Slice", ["x", "s0", "e0", "a"], ["p"]), N("Slice", ["x", "s1", "e1", "a"], ["q"]),
+             N("Max", ["p", "q"], ["hi"]), N("Min", ["p", "q"], ["lo"]), N("Concat", ["hi", "lo"], ["y"], axis=1)]
+    weights = {"s0": np.array([0], np.int64), "e0": np.array([2], np.int64), "s1": np.array([2], np.int64),
+               "e1": np.array([4], np.int64), "a": np.array([1], np.int64)}
+    model = graph(nodes, (4,), weights, opset=13)
+    x = np.array([[1.0, 3.0, 1.0, 2.0]])  # p = [1, 3], q = [1, 2]: Max and Min tie in the first place
+    maps = reference.attribution(model, x, np.array([[1.0, 10.0, 100.0, 1000.0]]), "gradient")
+    np.testing.assert_array_equal(maps, [[1.0 + 100.0, 10.0, 0.0, 1000.0]])
+
+
+def test_the_forward_check_holds_the_graph_to_the_tolerance_of_its_dtype():
+    from refdeconv.conformance.map_audit import forward_check
+    from refdeconv.conformance.model_audit import UnsupportedModel
+
+    model, x = dense_relu(), X
+    output = reference.forward(model, x)
+    scale = np.abs(output).max(axis=1, keepdims=True)
+    assert forward_check(model, [x], output + 0.5e-9 * scale, ["x"]).startswith(("onnxruntime", "onnx"))
+    with pytest.raises(UnsupportedModel, match="differs from .* by 2e-09 of the output's scale"):
+        forward_check(model, [x], output + 2e-9 * scale, ["x"])
