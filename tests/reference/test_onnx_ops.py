@@ -71,6 +71,8 @@ CASES = {
     "MaxPool 1-D SAME_UPPER": one("MaxPool", (2, 9), kernel_shape=[3], strides=[2], auto_pad="SAME_UPPER"),
     "AveragePool include pad ceil": one("AveragePool", (2, 7, 7), kernel_shape=[3, 3], strides=[2, 2],
                                         pads=[1, 1, 1, 1], ceil_mode=1, count_include_pad=1),
+    "AveragePool include pad ceil overhang": one("AveragePool", (2, 6, 5), kernel_shape=[3, 3], strides=[2, 2],
+                                                 pads=[1, 1, 1, 1], ceil_mode=1, count_include_pad=1),
     "AveragePool exclude pad ceil": one("AveragePool", (2, 7, 6), kernel_shape=[3, 2], strides=[2, 2],
                                         pads=[1, 0, 0, 1], ceil_mode=1, count_include_pad=0),
     "GlobalAveragePool": one("GlobalAveragePool", (3, 4, 5)),
