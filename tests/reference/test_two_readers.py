@@ -1,0 +1,184 @@
+"""Two readers, one answer: a Keras model written out as ONNX gives the oracle the same forward pass
+and the same maps through the ONNX reader as through the Keras reader (issue 25, item 5).
+
+Covers, on networks drawn by :mod:`tests.strategies` of the three input shapes (dense ``(N, W)``,
+sequence ``(N, T, W)``, image ``(N, H, W, C)``) and every ReLU writing that ONNX can express,
+exported with Keras's own ``model.export(format="onnx")`` (:mod:`tests.keras_onnx`):
+
+- the float64 model (a double graph): forward and the three rules' maps through both readers
+  within the float64 row of the tolerance table (onnxruntime has no double ``Conv``, and onnx's
+  ``ReferenceEvaluator`` gets a 1-D ``GlobalMaxPool``'s shape wrong, so neither checks it);
+- the float32 model, as users export it: onnxruntime's forward equals the ONNX reader's, and the
+  three rules' maps equal the Keras reader's within the float32 row. The exporter folds batch
+  normalisation into float32 constants (measured: the readers then differ by ~3e-8 of the map's
+  scale), so the float32 graph is the Keras model up to float32 rounding of its constants, and a
+  max-pool switch within float32 rounding is a near tie there (such examples are left out);
+- a ReLU is never lost: the ONNX oracle finds a kind of ReLU exactly when the network has one.
+
+Layout: the exported graph takes the Keras model's channels-last input (the exporter transposes
+inside), so both readers' maps have the input's shape and are compared as they are.
+
+What ONNX cannot express, and what the oracle then does:
+
+- ``ReLU(threshold=t)`` exports with no ReLU at all (``Greater``, ``Not``, ``Cast``, ``Mul``,
+  ``Add``: tf2onnx's lowering of ``SelectV2(z > t, z, 0)``). Read op by op it would have the plain
+  gradient under every rule, a silently different map; the oracle refuses it, naming the
+  ``Greater`` node (:func:`test_a_thresholded_relu_is_refused_by_name`). Drawn networks with one
+  are left out of the comparison.
+- Recurrent layers export as ``Loop`` (``SimpleRNN``, ``GRU``) and ``LSTM`` nodes, outside the
+  ONNX reader's operations; drawn sequence networks with one are left out.
+
+Known gaps of the ONNX reader, found by this test and reported: each is left out of the drawn
+comparison and pinned by a strict ``xfail`` (:func:`test_known_gap`), so that the fix shows up as a
+failure to remove it from :data:`GAPS` and from :func:`expressible`:
+
+- ``Dense`` on a sequence or an image exports as Keras's ``Tensordot``: a ``Reshape`` to
+  ``(-1, C)`` that merges the batch axis into the rows, a ``MatMul`` and a ``Reshape`` back; the
+  reader refuses the first (it "moves the batch axis"), onnxruntime runs it;
+- a capped ReLU after a convolution: the cap's ``Min`` constant has shape ``(1, 1, 1)`` and the
+  reader's fusion of ``Relu -> Min -> Max`` raises ``TypeError`` converting it to a float;
+- exact ties in a global max-pool: the Keras reader splits the signal among tied maxima (the
+  gradient of TensorFlow's ``Max`` reduction), the ONNX reader sends it to the first one.
+
+Capped ReLUs other than ``relu6`` export as ``Relu`` -> ``Min(., m)`` -> ``Max(., 0)``;
+``relu6`` and ``max_value=6`` as one ``Clip(0, 6)``.
+"""
+
+import numpy as np
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from refdeconv import reference
+from refdeconv.conformance.maxima import near_ties
+from refdeconv.testing import assert_maps_close
+from tests import keras_onnx
+from tests.builders import build
+from tests.strategies import KINDS, RECURRENT, NetSpec, cases
+
+RULES = ("deconvnet", "gradient", "guided")
+
+
+def expressible(spec: NetSpec) -> bool:
+    """Whether ONNX expresses every layer of ``spec`` as the ONNX reader reads it, known gaps
+    left out (module docstring)."""
+    layers = spec.layers
+    if any(layer["type"] in RECURRENT or layer.get("form") == "thresholded" for layer in layers):
+        return False
+    tensordot = spec.kind != "dense" and any(layer["type"] == "dense" for layer in layers[:-1])
+    capped_after_conv = spec.kind != "dense" and any(layer.get("form") == "capped" for layer in layers)
+    global_max_ties = spec.ties and layers[-2]["type"].startswith("globalmaxpool")
+    return not (tensordot or capped_after_conv or global_max_ties)
+
+
+def has_relu(spec: NetSpec) -> bool:
+    """Whether ``spec`` has a ReLU-family activation (a layer, or ``activation="relu"``)."""
+    return any(layer["type"] == "relu" or layer.get("activation") == "relu" for layer in spec.layers)
+
+
+def _describe(spec: NetSpec) -> str:
+    return f"{spec.kind} network {spec.layers} (input {spec.input_shape}, seed {spec.seed}, ties {spec.ties})"
+
+
+def _check_float64(spec: NetSpec, x: np.ndarray, targets: np.ndarray, folder) -> None:
+    model = build(spec, "functional", "float64")
+    path = keras_onnx.export(model, folder / "model64.onnx")
+    keras_oracle, onnx_oracle = reference.compile(model), reference.compile(path)
+    context = f"float64 {_describe(spec)}, ops {keras_onnx.op_types(path)}"
+    assert_maps_close(onnx_oracle.forward(x), keras_oracle.forward(x), "float64",
+                      f"ONNX reader's forward vs Keras reader's, {context}")
+    for rule in RULES:
+        assert_maps_close(onnx_oracle.attribution(x, targets, rule), keras_oracle.attribution(x, targets, rule),
+                          "float64", f"{rule} map, ONNX reader vs Keras reader, {context}")
+    kinds = onnx_oracle.relu_kinds
+    assert bool(kinds) == has_relu(spec), f"ONNX oracle's ReLU kinds {kinds} for {context}"
+
+
+def _check_float32(spec: NetSpec, x: np.ndarray, targets: np.ndarray, folder) -> None:
+    model = build(spec, "functional", "float32")
+    path = keras_onnx.export(model, folder / "model32.onnx")
+    x = x.astype(np.float32).astype(np.float64)
+    onnx_oracle = reference.compile(path)
+    assume(spec.ties or not near_ties(onnx_oracle, [x], "float32"))
+    context = f"float32 {_describe(spec)}, ops {keras_onnx.op_types(path)}"
+    assert_maps_close(keras_onnx.run_onnxruntime(path, x), onnx_oracle.forward(x), "float32",
+                      f"onnxruntime's forward vs the ONNX reader's, {context}")
+    keras_oracle = reference.compile(model)
+    for rule in RULES:
+        assert_maps_close(onnx_oracle.attribution(x, targets, rule), keras_oracle.attribution(x, targets, rule),
+                          "float32", f"{rule} map, ONNX reader vs Keras reader, {context}")
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning", "ignore::FutureWarning")
+@pytest.mark.parametrize("kind", KINDS)
+@given(data=st.data())
+def test_both_readers_give_the_same_forward_and_maps(kind, data, tmp_path_factory):
+    spec, x, targets = data.draw(cases(kind), label="case")
+    assume(expressible(spec))
+    folder = tmp_path_factory.mktemp("two_readers")
+    _check_float64(spec, x, targets, folder)
+    _check_float32(spec, x, targets, folder)
+
+
+#: kind -> a small network whose second layer is a thresholded ReLU
+THRESHOLDED = {
+    "dense": NetSpec("dense", (5,), [{"type": "dense", "units": 3, "activation": "linear"},
+                                     {"type": "relu", "form": "thresholded", "threshold": 0.3},
+                                     {"type": "dense", "units": 2, "activation": "linear"}], 1),
+    "sequence": NetSpec("sequence", (6, 2), [{"type": "conv1d", "filters": 3, "kernel_size": 2, "strides": 1,
+                                              "padding": "valid", "dilation_rate": 1, "activation": "linear"},
+                                             {"type": "relu", "form": "thresholded", "threshold": 0.1},
+                                             {"type": "flatten"}, {"type": "dense", "units": 2, "activation": "linear"}], 2),
+    "image": NetSpec("image", (5, 5, 2), [{"type": "conv2d", "filters": 2, "kernel_size": 3, "strides": 1,
+                                           "padding": "same", "dilation_rate": 1, "activation": "linear"},
+                                          {"type": "relu", "form": "thresholded", "threshold": 0.3},
+                                          {"type": "globalmaxpool2d"}, {"type": "dense", "units": 2, "activation": "linear"}], 3),
+}
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning", "ignore::FutureWarning")
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_thresholded_relu_is_refused_by_name(kind, tmp_path):
+    """No ReLU node carries the threshold in ONNX: the oracle refuses the graph, naming the
+    ``Greater`` node, rather than giving every rule the plain gradient. The graph itself is sound:
+    onnxruntime runs it and agrees with Keras's forward, and the Keras reader explains the model."""
+    spec = THRESHOLDED[kind]
+    model = build(spec, "functional", "float32")
+    path = keras_onnx.export(model, tmp_path / "thresholded.onnx")
+    ops = keras_onnx.op_types(path)
+    assert "Relu" not in ops and "Greater" in ops, f"a thresholded ReLU exported as {ops}"
+    with pytest.raises(NotImplementedError, match=r"node '[^']*Greater[^']*' of op type Greater\b"):
+        reference.compile(path)
+    x = spec.inputs(2, 0).astype(np.float32).astype(np.float64)
+    assert_maps_close(keras_onnx.run_onnxruntime(path, x), reference.forward(model, x), "float32",
+                      f"onnxruntime's forward of the thresholded {kind} network vs the Keras reader's")
+    assert reference.attribution(model, x, np.eye(2)[[0, 1]], "deconvnet").shape == x.shape
+
+
+_LINEAR = {"activation": "linear"}
+_CONV1D = {"type": "conv1d", "filters": 1, "kernel_size": 2, "strides": 1, "padding": "valid", "dilation_rate": 1,
+           **_LINEAR}
+#: gap -> (network, input seed): the smallest cases found, one per known gap (module docstring)
+GAPS = {
+    "Dense on a sequence (Tensordot)": (NetSpec("sequence", (3, 1), [{"type": "dense", "units": 1, **_LINEAR},
+                                                                     {"type": "flatten"},
+                                                                     {"type": "dense", "units": 1, **_LINEAR}]), 0),
+    "capped ReLU after a Conv1D": (NetSpec("sequence", (6, 1), [_CONV1D, {"type": "relu", "form": "capped",
+                                                                          "max_value": 2.5},
+                                                                {"type": "globalmaxpool1d"},
+                                                                {"type": "dense", "units": 2, **_LINEAR}]), 0),
+    "exact ties in a global max-pool": (NetSpec("image", (4, 4, 1), [{"type": "maxpool2d", "pool_size": 3, "strides": 1,
+                                                                      "padding": "same"},
+                                                                     {"type": "globalmaxpool2d"},
+                                                                     {"type": "dense", "units": 1, **_LINEAR}],
+                                                seed=0, ties=True), 0),
+}
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning", "ignore::FutureWarning")
+@pytest.mark.xfail(strict=True, reason="a known gap of the ONNX reader (module docstring)")
+@pytest.mark.parametrize("gap", sorted(GAPS))
+def test_known_gap(gap, tmp_path):
+    spec, seed = GAPS[gap]
+    x = spec.inputs(1, seed)
+    _check_float64(spec, x, np.ones((1, spec.layers[-1]["units"])) / spec.layers[-1]["units"], tmp_path)
