@@ -83,6 +83,7 @@ CASES = {
     "BatchNormalization": one("BatchNormalization", (3, 2, 2), {"g": W(3), "b": W(3), "m": W(3), "v": W(3) ** 2 + 0.5},
                               inputs=("x", "g", "b", "m", "v"), epsilon=1e-3),
     "LayerNormalization": one("LayerNormalization", (3, 4), {"s": W(4), "b": W(4)}, inputs=("x", "s", "b"), axis=-1),
+    "LayerNormalization over two axes": one("LayerNormalization", (3, 4), {"s": W(3, 4)}, inputs=("x", "s"), axis=1),
     "Flatten": one("Flatten", (2, 3, 2)),
     "Reshape 0 -1": one("Reshape", (2, 3, 4), {"s": I64(0, 0, -1, 2)}),
     "Transpose": one("Transpose", (2, 3, 4), perm=[0, 3, 1, 2]),
