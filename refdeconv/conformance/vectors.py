@@ -3,9 +3,13 @@
 Format ``refdeconv-vectors/1``::
 
     manifest.json  {"format": "refdeconv-vectors/1", "refdeconv_version": "...",
-                    "cases": [{"name", "file", "sha256", "input_shape", "ties", "layers": [...]}]}
+                    "cases": [{"name", "file", "sha256", "input_shape", "ties", "layers": [...],
+                               "onnx", "onnx_sha256"}]}
     <name>.npz     inputs, targets (one-hot), expected_deconvnet, expected_gradient,
                    expected_guided (float64), layer{i}_kernel, layer{i}_bias
+    <name>.onnx    the network as an ONNX graph (:mod:`~refdeconv.conformance.vector_graphs`):
+                   input ``inputs`` (the stored inputs, channels last), output ``outputs``
+                   (the logits), float32, holding exactly the vector's weights
 
 ``layers`` is the chain of layer dicts of :data:`refdeconv.conformance.networks.VOCABULARY`
 (``dense``: ``units``; ``conv1d``/``conv2d``: ``filters``, ``kernel_size``,
@@ -16,8 +20,9 @@ last). ``input_shape`` is the shape of ``inputs``, batch axis first; ``ties``
 says whether a max-pool window holds tied maxima (TensorFlow's tie rule sends
 the signal to the first maximum in row-major window order).
 
+``onnx`` and ``onnx_sha256`` are optional (vectors exported before them load as they are).
 The ``.npz`` files are written with fixed zip timestamps, so the same
-refdeconv version exports byte-identical files. :func:`load` refuses
+refdeconv version exports byte-identical files (the ``.onnx`` files too). :func:`load` refuses
 malformed vectors (a wrong format, a bad hash, a missing key, a non-numeric or
 pickled array) with a ``ValueError`` naming the case and the problem.
 """
@@ -34,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from . import cases as suite
-from . import networks
+from . import networks, vector_graphs
 from .audit import RULES, Report
 from .tolerances import TOLERANCES
 
@@ -46,13 +51,14 @@ _MAP_DTYPES = tuple(key for key in TOLERANCES if key != "finite-difference")
 
 @dataclass
 class Vector:
-    """One loaded case: its manifest entry and its arrays."""
+    """One loaded case: its manifest entry, its arrays and its ONNX graph's path (``None`` if it has none)."""
 
     name: str
     layers: list
     input_shape: tuple
     ties: bool
     arrays: dict
+    onnx: Path | None = None
 
     def references(self) -> dict:
         """``rule -> expected map``."""
@@ -99,9 +105,12 @@ def export(directory, nets=None) -> dict:
                 arrays[f"layer{i}_kernel"], arrays[f"layer{i}_bias"] = model.layers[i].get_weights()
         data = _npz_bytes(arrays)
         (directory / f"{net.name}.npz").write_bytes(data)
+        graph = vector_graphs.graph(net.name, list(net.layers), net.input_shape, arrays).SerializeToString()
+        (directory / f"{net.name}.onnx").write_bytes(graph)
         entries.append({"name": net.name, "file": f"{net.name}.npz", "sha256": hashlib.sha256(data).hexdigest(),
                         "input_shape": list(arrays["inputs"].shape), "ties": suite.has_ties(net),
-                        "layers": [dict(spec) for spec in net.layers]})
+                        "layers": [dict(spec) for spec in net.layers],
+                        "onnx": f"{net.name}.onnx", "onnx_sha256": hashlib.sha256(graph).hexdigest()})
     manifest = {"format": FORMAT, "refdeconv_version": __version__, "cases": entries}
     (directory / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
@@ -131,6 +140,19 @@ def read_arrays(source, where: str) -> dict:
     return arrays
 
 
+def _checked_file(directory: Path, entry: dict, key: str, where: str) -> tuple[Path, bytes]:
+    """The file the entry names under ``key``, its bytes checked against ``{key}sha256``."""
+    name, hash_key = str(entry[key]), "sha256" if key == "file" else f"{key}_sha256"
+    if Path(name).name != name or not (directory / name).is_file():
+        raise ValueError(f"{where}: file {name!r} is not a file in {directory}")
+    data = (directory / name).read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != entry.get(hash_key):
+        raise ValueError(f"{where}: {name} has sha256 {digest}, the manifest says {entry.get(hash_key)}: "
+                         "the file was changed or corrupted")
+    return directory / name, data
+
+
 def _load_entry(directory: Path, entry, index: int) -> Vector:
     if not isinstance(entry, dict):
         raise ValueError(f"vectors: manifest case {index} is a {type(entry).__name__}, not an object")
@@ -138,14 +160,8 @@ def _load_entry(directory: Path, entry, index: int) -> Vector:
     missing = [key for key in _ENTRY_KEYS if key not in entry]
     if missing:
         raise ValueError(f"{where}: the manifest entry lacks {missing}")
-    name = str(entry["file"])
-    if Path(name).name != name or not (directory / name).is_file():
-        raise ValueError(f"{where}: file {name!r} is not a file in {directory}")
-    data = (directory / name).read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != entry["sha256"]:
-        raise ValueError(f"{where}: {name} has sha256 {digest}, the manifest says {entry['sha256']}: "
-                         "the file was changed or corrupted")
+    (_, data), name = _checked_file(directory, entry, "file", where), str(entry["file"])
+    graph = _checked_file(directory, entry, "onnx", where)[0] if "onnx" in entry else None
     try:
         networks.check_layers(entry["layers"])
     except ValueError as err:
@@ -164,7 +180,7 @@ def _load_entry(directory: Path, entry, index: int) -> Vector:
     bad = [f"expected_{r}" for r in RULES if arrays[f"expected_{r}"].shape != shape]
     if not shape or not shape[0] or bad or arrays["targets"].ndim != 2 or len(arrays["targets"]) != shape[0]:
         raise ValueError(f"{where}: {bad or 'targets'} do not fit inputs of shape {shape}")
-    return Vector(entry["name"], layers, shape, bool(entry["ties"]), arrays)
+    return Vector(entry["name"], layers, shape, bool(entry["ties"]), arrays, graph)
 
 
 def load(directory) -> list[Vector]:

@@ -2,11 +2,13 @@
 
 Covers: the manifest format exactly; every ``.npz`` loadable with
 ``allow_pickle=False`` and holding the required arrays; two exports
-byte-identical; the round trip (exported, re-loaded, rebuilt as Keras models
+byte-identical (the ``.onnx`` files too); the round trip (exported, re-loaded, rebuilt as Keras models
 from the manifest and weights, and refdeconv's three explainers and the
-reference give the ``expected_*`` maps); ``vectors check`` on correct and
+reference give the ``expected_*`` maps); each vector's ONNX graph, run as a peer
+runs it (issue 25, item 5): the ONNX oracle gives the stored maps, and its forward
+equals onnxruntime's and the Keras model's; ``vectors check`` on correct and
 wrong maps; malformed vectors (bad hash, missing key, pickled array, wrong
-format, unknown layer) refused with a clear error.
+format, unknown layer, a changed ONNX file) refused with a clear error.
 """
 
 import hashlib
@@ -49,9 +51,11 @@ def test_manifest_and_files_have_the_format(exported):
     assert manifest["format"] == "refdeconv-vectors/1"
     assert [e["name"] for e in manifest["cases"]] == [net.name for net in cases.NETWORKS]
     for entry in manifest["cases"]:
-        assert set(entry) == {"name", "file", "sha256", "input_shape", "ties", "layers"}
+        assert set(entry) == {"name", "file", "sha256", "input_shape", "ties", "layers", "onnx", "onnx_sha256"}
         data = (exported / entry["file"]).read_bytes()
         assert hashlib.sha256(data).hexdigest() == entry["sha256"]
+        assert entry["onnx"] == f"{entry['name']}.onnx", entry
+        assert hashlib.sha256((exported / entry["onnx"]).read_bytes()).hexdigest() == entry["onnx_sha256"]
         for layer in entry["layers"]:
             assert set(layer) == {"type", *networks.VOCABULARY[layer["type"]]}
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
@@ -85,6 +89,35 @@ def test_vectors_round_trip_through_keras(exported):
             context = f"{explainer.__name__} on vector {vector.name!r} rebuilt from the manifest"
             assert_maps_close(explainer(model).explain(x, targets).numpy(), expected, "float64", context)
             np.testing.assert_array_equal(reference.attribution(model, x, targets, rule), expected)
+
+
+def test_vectors_onnx_graphs_give_the_stored_maps(exported):
+    """A peer's view: each vector's ``.onnx`` file, read by the ONNX oracle, gives the stored maps of
+    every rule (float64: the graph's float32 weights are the vector's exactly), and its forward pass
+    equals onnxruntime's (float32) and the Keras model's as the Keras reader computes it (float64)."""
+    import onnxruntime
+
+    for vector in vectors.load(exported):
+        x, targets = vector.arrays["inputs"], vector.arrays["targets"]
+        oracle = reference.compile(vector.onnx)
+        assert oracle.input_names == ["inputs"], f"vector {vector.name!r}: graph inputs {oracle.input_names}"
+        for rule in ("deconvnet", "gradient", "guided"):
+            assert_maps_close(oracle.attribution(x, targets, rule), vector.arrays[f"expected_{rule}"], "float64",
+                              f"{rule} map of vector {vector.name!r} from its ONNX file")
+        forward = oracle.forward(x)
+        session = onnxruntime.InferenceSession(str(vector.onnx), providers=["CPUExecutionProvider"])
+        (runtime,) = session.run(None, {"inputs": x.astype(np.float32)})
+        assert_maps_close(runtime, forward, "float32", f"onnxruntime's forward of vector {vector.name!r}")
+        assert_maps_close(forward, reference.forward(vector.model(), x), "float64",
+                          f"ONNX oracle's forward of vector {vector.name!r} vs its Keras model's")
+        assert oracle.relu_kinds == ([] if vector.name == "no_relu" else ["Relu"]), (vector.name, oracle.relu_kinds)
+
+
+def test_vectors_without_onnx_files_still_load(exported, tmp_path):
+    folder = tmp_path / "v"
+    shutil.copytree(exported, folder)
+    _edit_manifest(lambda m: [(e.pop("onnx"), e.pop("onnx_sha256")) for e in m["cases"]])(folder)
+    assert {v.onnx for v in vectors.load(folder)} == {None}
 
 
 def test_check_reports_like_audit(exported, tmp_path, capsys):
@@ -141,6 +174,9 @@ MALFORMED = {
     "unknown layer": (_edit_manifest(lambda m: m["cases"][0]["layers"].append({"type": "lstm"})),
                       r"layers\[3\]: type 'lstm' is not one of"),
     "file outside": (_edit_manifest(lambda m: m["cases"][0].update(file="../x.npz")), "is not a file in"),
+    "changed onnx": (lambda folder: (folder / "dense_relu.onnx").write_bytes(b"not a graph"),
+                     r"dense_relu.onnx has sha256 .*, the manifest says"),
+    "missing onnx": (lambda folder: (folder / "dense_relu.onnx").unlink(), "'dense_relu.onnx' is not a file in"),
 }
 
 
