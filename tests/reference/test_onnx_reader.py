@@ -128,7 +128,7 @@ def test_a_batch_fixed_at_one_runs_sample_by_sample():
     ([N("Softmax", ["x"], ["y"], axis=0)], (3,), "op type Softmax .*batch axis"),
 ])
 def test_what_the_reader_does_not_model_is_refused_by_name(nodes, shape, message):
-    model = graph(nodes, shape, {"s": np.array([-1], np.int64)} if nodes[0].op_type == "Reshape" else None, batch=2)
+    model = graph(nodes, shape, {"s": np.array([3, 2], np.int64)} if nodes[0].op_type == "Reshape" else None, batch=2)
     with pytest.raises(NotImplementedError, match=message):
         reference.attribution(model, np.ones((2, 3)), np.ones((2, 3)))
 
@@ -209,3 +209,17 @@ def test_the_forward_check_holds_the_graph_to_the_tolerance_of_its_dtype():
     assert forward_check(model, [x], output + 0.5e-9 * scale, ["x"]).startswith(("onnxruntime", "onnx"))
     with pytest.raises(UnsupportedModel, match="differs from .* by 2e-09 of the output's scale"):
         forward_check(model, [x], output + 2e-9 * scale, ["x"])
+
+
+def test_a_reshape_may_merge_samples_into_whole_rows_and_back():
+    """Keras's ``Tensordot`` (a ``Dense`` on a sequence, as tf2onnx exports it): ``(N, T, C)`` to
+    ``(N T, C)``, a ``MatMul``, and back to ``(N, T, U)``: each sample's values stay in whole rows."""
+    nodes = [N("Reshape", ["x", "rows"], ["r"]), N("MatMul", ["r", "w"], ["m"]), N("Relu", ["m"], ["h"]),
+             N("Reshape", ["h", "back"], ["y"])]
+    w = np.array([[1.0, -1.0], [2.0, 0.5], [-1.0, 1.0]])
+    x = np.random.default_rng(5).standard_normal((2, 4, 3))
+    model = graph(nodes, (4, 3), {"rows": np.array([8, 3], np.int64), "back": np.array([2, 4, 2], np.int64),
+                                  "w": w}, batch=2)
+    u = np.random.default_rng(6).standard_normal((2, 4, 2))
+    np.testing.assert_allclose(reference.forward(model, x), np.maximum(x @ w, 0), rtol=1e-15)
+    np.testing.assert_allclose(reference.attribution(model, x, u, "deconvnet"), np.maximum(u, 0) @ w.T, rtol=1e-15)

@@ -32,12 +32,13 @@ def unsupported(node, why: str) -> NotImplementedError:
 
 
 class Node:
-    """An ONNX node being translated: attributes by name, inputs as constants or :class:`Value`."""
+    """An ONNX node being translated: attributes by name, inputs as constants or :class:`Value`, and
+    the number of ``samples`` the graph is traced for."""
 
-    def __init__(self, proto, args: list, opset: int):
+    def __init__(self, proto, args: list, opset: int, samples: int):
         from onnx import helper
 
-        self.proto, self.args, self.opset = proto, args, opset
+        self.proto, self.args, self.opset, self.samples = proto, args, opset, samples
         self.name, self.op_type = proto.name, proto.op_type
         self.attrs = {a.name: helper.get_attribute_value(a) for a in proto.attribute}
         for key, value in self.attrs.items():
@@ -100,7 +101,10 @@ def _clip_bounds(node, constants: dict):
     bounds = []
     for position in (1, 2):
         name = node.input[position] if position < len(node.input) else ""
-        bounds.append(float(np.asarray(constants[name])) if name in constants else None if not name else np.nan)
+        if not name:
+            bounds.append(None)
+        else:  # a traced bound is no constant 0: NaN
+            bounds.append(np.asarray(constants[name], np.float64).item() if name in constants else np.nan)
     return tuple(bounds)
 
 
@@ -127,4 +131,4 @@ def clip_bounds(node: Node):
     if "min" in node.attrs or "max" in node.attrs:
         return node.attrs.get("min"), node.attrs.get("max")
     low, high = node.constant(1), node.constant(2)
-    return (None if low is None else float(np.asarray(low))), (None if high is None else float(np.asarray(high)))
+    return tuple(None if b is None else np.asarray(b, np.float64).item() for b in (low, high))

@@ -26,11 +26,35 @@ def _identity(node):
     return [(linear.Affine(1.0, 0.0), [0])]
 
 
+class Rows:
+    """A reshape to a fixed shape whose first axis holds whole rows of samples: ``(N, T, C)`` to
+    ``(N T, C)`` and back (Keras's ``Tensordot`` for a ``Dense`` on a sequence, as tf2onnx exports
+    it). Row-major, sample ``i``'s values stay in rows ``i k .. (i + 1) k - 1``; the adjoint
+    reshapes ``u`` back."""
+
+    def __init__(self, shape):
+        self.shape = tuple(shape)
+
+    def forward(self, x):
+        """``x`` reshaped to :attr:`shape`."""
+        return x.reshape(self.shape)
+
+    def vjp(self, u, inputs, output, rule):
+        """``u`` reshaped back to the input's shape."""
+        return (u.reshape(inputs[0].shape),)
+
+
 def _reshaped(node, out_shape):
+    """A reshape of the traced input to ``out_shape``: the batch axis kept, or its samples' values
+    kept in whole rows of the first axis (``out_shape[0]`` a multiple of the number of samples);
+    one that would put two samples' values in one row is refused."""
     x = node.traced(0)
-    if not out_shape or out_shape[0] != x.shape[0]:
-        raise node.refuse(f"a reshape of {x.shape} to {tuple(out_shape)}, which moves the batch axis")
-    return [(linear.Reshape(tuple(out_shape[1:])), [0])]
+    if out_shape and out_shape[0] == x.shape[0] == node.samples:
+        return [(linear.Reshape(tuple(out_shape[1:])), [0])]
+    if not out_shape or out_shape[0] % node.samples or x.shape[0] % node.samples:
+        raise node.refuse(f"a reshape of {x.shape} to {tuple(out_shape)}, which moves the batch axis "
+                          f"(it would mix the values of {node.samples} samples)")
+    return [(Rows(out_shape), [0])]
 
 
 def _reshape(node):
@@ -181,7 +205,7 @@ def _pad(node):
     if pairs[0] != (0, 0) or min(min(p) for p in pairs) < 0:
         raise node.refuse(f"pads {pads}: padding the batch axis, or negative pads (crops)")
     value = node.attrs.get("value", node.constant(2, 0.0))
-    return [(Padding(pairs, float(np.asarray(value))), [0])]
+    return [(Padding(pairs, np.asarray(value, np.float64).item()), [0])]
 
 
 #: Op type -> translation (see :mod:`refdeconv.reference.onnx.nodes`).

@@ -160,10 +160,12 @@ class OnnxSource:
                 outs = [o.astype(np.float64) if np.issubdtype(o.dtype, np.floating) else o for o in outs]
                 env.update({name: o for name, o in zip(node.output, outs) if name})
             else:
-                translated = TRANSLATIONS[node.op_type](Node(node, args, self.opset))
+                translated = TRANSLATIONS[node.op_type](Node(node, args, self.opset, len(xs[0])))
                 if node.output[0] in self.caps:  # Relu -> Min(., cap) [-> Max(., 0)]: one capped ReLU
-                    translated = [(act.ReLU(0.0, self.caps[node.output[0]], kind="Clip", cap_active=True),
-                                   translated[0][1])]
+                    cap, rank = self.caps[node.output[0]]
+                    if rank > values[args[translated[0][1][0]].index].ndim:  # the cap would broadcast the value up
+                        raise unsupported(node, f"a cap of rank {rank} above a value of lower rank")
+                    translated = [(act.ReLU(0.0, cap, kind="Clip", cap_active=True), translated[0][1])]
                 program.nodes.append({"name": node.name, "type": node.op_type,
                                       "nonlinear": _keeps_derivative(translated, args)})
                 for name, (op, positions) in zip(node.output, translated):
@@ -211,7 +213,8 @@ def _capped_relus(nodes: list, constants: dict, kept: set):
     exports (Keras's ``ReLU(max_value=m)``, ``m != 6``): ``Relu -> Min(., m) [-> Max(., 0)]``, each
     value read by the next node only and none of them in ``kept`` (the values a caller reads).
 
-    Returns ``(caps, aliases)``: the ReLU's output name -> its cap ``m``, and the outputs of the
+    Returns ``(caps, aliases)``: the ReLU's output name -> its cap ``m`` and the cap constant's rank
+    (a cap of higher rank than the value would broadcast it: refused at the trace), and the outputs of the
     ``Min`` (and ``Max``) -> the ReLU's output, which they equal once the cap is fused in. A capped
     ReLU is one ReLU of kind ``"Clip"``, active for ``0 < z <= m`` (``clip_by_value``'s ``Minimum``
     passes the gradient at the cap), so both readers of a Keras model agree.
@@ -222,11 +225,11 @@ def _capped_relus(nodes: list, constants: dict, kept: set):
             readers.setdefault(name, []).append(node)
 
     def scalar_constant(node, value):
-        """The other operand of a two-input ``node`` reading ``value``, as a float, if it is a constant scalar."""
+        """The other operand of a two-input ``node`` reading ``value``, if it is a constant of one element."""
         other = [name for name in node.input if name != value]
         if len(node.input) != 2 or len(other) != 1 or other[0] not in constants or np.size(constants[other[0]]) != 1:
             return None
-        return float(np.asarray(constants[other[0]]))
+        return constants[other[0]]
 
     def sole_reader(value):
         found = readers.get(value, [])
@@ -239,10 +242,11 @@ def _capped_relus(nodes: list, constants: dict, kept: set):
         out = node.output[0]
         cap_node = sole_reader(out)
         cap = None if cap_node is None or cap_node.op_type != "Min" else scalar_constant(cap_node, out)
-        if cap is None or cap <= 0:
+        if cap is None or np.asarray(cap).item() <= 0:
             continue
-        caps[out], aliases[cap_node.output[0]] = cap, out
+        caps[out], aliases[cap_node.output[0]] = (np.asarray(cap, np.float64).item(), np.ndim(cap)), out
         floor = sole_reader(cap_node.output[0])
-        if floor is not None and floor.op_type == "Max" and scalar_constant(floor, cap_node.output[0]) == 0:
+        zero = None if floor is None or floor.op_type != "Max" else scalar_constant(floor, cap_node.output[0])
+        if zero is not None and np.asarray(zero).item() == 0 and np.ndim(zero) <= np.ndim(cap):
             aliases[floor.output[0]] = out
     return caps, aliases
