@@ -69,8 +69,11 @@ def _forward(model, xs: list, output_layer):
 def max_pool_ties(model, xs: list, output_layer=None) -> bool:
     """Whether a max-pool window of ``model`` (cut at ``output_layer``; or an already compiled
     :class:`~refdeconv.reference.Oracle`) on ``xs`` (one array per model input) holds an exactly
-    tied maximum, in the reference's forward pass."""
-    return any(isinstance(op, MaxPool) and ((c == c.max(axis=0)).sum(axis=0) > 1).any()
+    tied maximum, in the reference's forward pass; for an ONNX model, an ONNX ``ReduceMax`` too
+    (the graph does not say whose convention its ties follow: ``torch.amax`` and TensorFlow split
+    the signal, PyTorch's ``AdaptiveMaxPool(1)``, which ``dynamo=True`` exports as a
+    ``ReduceMax``, sends it to the first maximum)."""
+    return any(isinstance(op, (MaxPool, Reduce)) and ((c == c.max(axis=0)).sum(axis=0) > 1).any()
                for op, c in _forward(model, xs, output_layer))
 
 
