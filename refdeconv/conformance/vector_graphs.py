@@ -84,8 +84,8 @@ def graph(name: str, layers: list, input_shape: tuple, arrays: dict):
             if kind.startswith("conv"):
                 kernel = arrays[f"layer{i}_kernel"]
                 kernel = np.transpose(kernel, (kernel.ndim - 1, kernel.ndim - 2, *range(kernel.ndim - 2)))
-                add("Conv", f"layer{i}", [constant(f"layer{i}_kernel", kernel), constant(f"layer{i}_bias", arrays[f"layer{i}_bias"])],
-                    **window)
+                bias = constant(f"layer{i}_bias", arrays[f"layer{i}_bias"])
+                add("Conv", f"layer{i}", [constant(f"layer{i}_kernel", kernel), bias], **window)
             else:
                 add("MaxPool" if kind.startswith("max") else "AveragePool", f"layer{i}", [], **window,
                     **({} if kind.startswith("max") else {"count_include_pad": 0}))
