@@ -121,7 +121,15 @@ def _folded_shape():  # Keras's export of Flatten: the target shape computed fro
     return graph(nodes, (3, 2), {"zero": np.array(0, np.int64), "ax": I64(0), "minus": I64(-1)}, opset=13)
 
 
+def _folded_any_op():  # tf2onnx's Tensordot shape: a ReduceProd (no translation) of the input's shape
+    nodes = [N("Shape", ["x"], ["sh"]), N("Slice", ["sh", "one", "end"], ["tail"]),
+             N("ReduceProd", ["tail"], ["size"], keepdims=1), N("Concat", ["minus", "size"], ["target"], axis=0),
+             N("Reshape", ["x", "target"], ["y"])]
+    return graph(nodes, (3, 2), {"one": I64(1), "end": I64(3), "minus": I64(-1)}, opset=13)
+
+
 CASES["Split Concat"] = _split_concat()
+CASES["shape subgraph of any op folded"] = _folded_any_op()
 CASES["shape subgraph folded"] = _folded_shape()
 
 

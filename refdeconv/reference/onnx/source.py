@@ -98,10 +98,13 @@ class OnnxSource:
                                           f"(ONNX element type {i.type.tensor_type.elem_type}); the oracle "
                                           "differentiates real inputs only")
         self.nodes = list(graph.node)
+        static = set(self.constants)  # values known before any input is: weights and the shape subgraphs
         for node in self.nodes:
-            if node.domain not in ("", "ai.onnx"):
+            if node.op_type in SHAPES or all(not name or name in static for name in node.input):
+                static.update(node.output)  # folded when traced, by onnx's evaluator, whatever its op type
+            elif node.domain not in ("", "ai.onnx"):
                 raise unsupported(node, f"domain {node.domain!r}")
-            if node.op_type not in TRANSLATIONS and node.op_type not in SHAPES and node.op_type != "Constant":
+            elif node.op_type not in TRANSLATIONS:
                 raise unsupported(node, "an op the ONNX reader does not model")
         produced = {o for node in self.nodes for o in node.output} | set(self.input_names)
         if output_layer is None:
