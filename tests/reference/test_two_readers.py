@@ -2,7 +2,8 @@
 and the same maps through the ONNX reader as through the Keras reader (issue 25, item 5).
 
 Covers, on networks drawn by :mod:`tests.strategies` of the three input shapes (dense ``(N, W)``,
-sequence ``(N, T, W)``, image ``(N, H, W, C)``) and every ReLU writing that ONNX can express,
+sequence ``(N, T, W)``, image ``(N, H, W, C)``), written as Sequential, Functional or nested models,
+and every ReLU writing that ONNX can express,
 exported with Keras's own ``model.export(format="onnx")`` (:mod:`tests.keras_onnx`):
 
 - the float64 model (a double graph): forward and the three rules' maps through both readers
@@ -97,11 +98,11 @@ def _describe(spec: NetSpec) -> str:
     return f"{spec.kind} network {spec.layers} (input {spec.input_shape}, seed {spec.seed}, ties {spec.ties})"
 
 
-def _check_float64(spec: NetSpec, x: np.ndarray, targets: np.ndarray, folder) -> None:
-    model = build(spec, "functional", "float64")
+def _check_float64(spec: NetSpec, x: np.ndarray, targets: np.ndarray, folder, style: str = "functional") -> None:
+    model = build(spec, style, "float64")
     path = keras_onnx.export(model, folder / "model64.onnx")
     keras_oracle, onnx_oracle = reference.compile(model), reference.compile(path)
-    context = f"float64 {_describe(spec)}, ops {keras_onnx.op_types(path)}"
+    context = f"float64 {style} {_describe(spec)}, ops {keras_onnx.op_types(path)}"
     assert_maps_close(onnx_oracle.forward(x), keras_oracle.forward(x), "float64",
                       f"ONNX reader's forward vs Keras reader's, {context}")
     for rule in RULES:
@@ -111,13 +112,13 @@ def _check_float64(spec: NetSpec, x: np.ndarray, targets: np.ndarray, folder) ->
     assert bool(kinds) == has_relu(spec), f"ONNX oracle's ReLU kinds {kinds} for {context}"
 
 
-def _check_float32(spec: NetSpec, x: np.ndarray, targets: np.ndarray, folder) -> None:
-    model = build(spec, "functional", "float32")
+def _check_float32(spec: NetSpec, x: np.ndarray, targets: np.ndarray, folder, style: str = "functional") -> None:
+    model = build(spec, style, "float32")
     path = keras_onnx.export(model, folder / "model32.onnx")
     x = x.astype(np.float32).astype(np.float64)
     onnx_oracle = reference.compile(path)
     assume(spec.ties or not near_ties(onnx_oracle, [x], "float32"))
-    context = f"float32 {_describe(spec)}, ops {keras_onnx.op_types(path)}"
+    context = f"float32 {style} {_describe(spec)}, ops {keras_onnx.op_types(path)}"
     assert_maps_close(keras_onnx.run_onnxruntime(path, x), onnx_oracle.forward(x), "float32",
                       f"onnxruntime's forward vs the ONNX reader's, {context}")
     keras_oracle = reference.compile(model)
@@ -132,9 +133,10 @@ def _check_float32(spec: NetSpec, x: np.ndarray, targets: np.ndarray, folder) ->
 def test_both_readers_give_the_same_forward_and_maps(kind, data, tmp_path_factory):
     spec, x, targets = data.draw(cases(kind), label="case")
     assume(expressible(spec) and not global_max_ties(build(spec, "functional", "float64"), x))
+    style = data.draw(st.sampled_from(["sequential", "functional", "nested"]), label="model style")
     folder = tmp_path_factory.mktemp("two_readers")
-    _check_float64(spec, x, targets, folder)
-    _check_float32(spec, x, targets, folder)
+    _check_float64(spec, x, targets, folder, style)
+    _check_float32(spec, x, targets, folder, style)
 
 
 #: kind -> a small network whose second layer is a thresholded ReLU
