@@ -82,12 +82,33 @@ def op_types(path) -> list[str]:
     return [node.op_type for node in onnx.load(str(path)).graph.node]
 
 
+class NegativePad(RuntimeError):
+    """onnxruntime refuses a window op whose ``auto_pad="SAME_UPPER"`` pad comes out negative.
+
+    tf2onnx writes ``auto_pad`` where the spatial extent is not static (after a ``Dense`` on a
+    sequence); for a ``"same"`` pool narrower than its stride (``pool_size=1, strides=2`` on an
+    extent of 2), ONNX's formula gives a total pad of -1, which TensorFlow (and the reference)
+    take as 0 and onnxruntime rejects: "padding values must be non-negative" (measured, 1.32).
+    """
+
+
 def run_onnxruntime(path, x: np.ndarray) -> np.ndarray:
-    """The graph's output on ``x`` (cast to the graph input's dtype) by onnxruntime, as float64."""
+    """The graph's output on ``x`` (cast to the graph input's dtype) by onnxruntime, as float64.
+
+    Raises
+    ------
+    NegativePad
+        See its docstring.
+    """
     import onnxruntime
 
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     (given,) = session.get_inputs()
     dtype = np.float64 if given.type == "tensor(double)" else np.float32
-    return np.asarray(session.run(None, {given.name: x.astype(dtype)})[0], np.float64)
+    try:
+        return np.asarray(session.run(None, {given.name: x.astype(dtype)})[0], np.float64)
+    except onnxruntime.capi.onnxruntime_pybind11_state.RuntimeException as err:
+        if "padding values must be non-negative" in str(err):
+            raise NegativePad(str(err)) from err
+        raise
 

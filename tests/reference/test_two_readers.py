@@ -9,7 +9,8 @@ exported with Keras's own ``model.export(format="onnx")`` (:mod:`tests.keras_onn
 - the float64 model (a double graph): forward and the three rules' maps through both readers
   within the float64 row of the tolerance table (onnxruntime has no double ``Conv``, and onnx's
   ``ReferenceEvaluator`` gets a 1-D ``GlobalMaxPool``'s shape wrong, so neither checks it);
-- the float32 model, as users export it: onnxruntime's forward equals the ONNX reader's, and the
+- the float32 model, as users export it: onnxruntime's forward equals the ONNX reader's (where
+  onnxruntime runs the graph: :class:`tests.keras_onnx.NegativePad`), and the
   three rules' maps equal the Keras reader's within the float32 row. The exporter folds batch
   normalisation into float32 constants (measured: the readers then differ by ~3e-8 of the map's
   scale), so the float32 graph is the Keras model up to float32 rounding of its constants, and a
@@ -57,7 +58,7 @@ Capped ReLUs other than ``relu6`` export as ``Relu`` -> ``Min(., m)`` -> ``Max(.
 import keras
 import numpy as np
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, given, reject
 from hypothesis import strategies as st
 
 from refdeconv import reference
@@ -119,8 +120,11 @@ def _check_float32(spec: NetSpec, x: np.ndarray, targets: np.ndarray, folder, st
     onnx_oracle = reference.compile(path)
     assume(spec.ties or not near_ties(onnx_oracle, [x], "float32"))
     context = f"float32 {style} {_describe(spec)}, ops {keras_onnx.op_types(path)}"
-    assert_maps_close(keras_onnx.run_onnxruntime(path, x), onnx_oracle.forward(x), "float32",
-                      f"onnxruntime's forward vs the ONNX reader's, {context}")
+    try:
+        runtime = keras_onnx.run_onnxruntime(path, x)
+    except keras_onnx.NegativePad:  # onnxruntime's limit, not the reader's (its docstring)
+        reject()
+    assert_maps_close(runtime, onnx_oracle.forward(x), "float32", f"onnxruntime's forward vs the ONNX reader's, {context}")
     keras_oracle = reference.compile(model)
     for rule in RULES:
         assert_maps_close(onnx_oracle.attribution(x, targets, rule), keras_oracle.attribution(x, targets, rule),
