@@ -30,9 +30,9 @@ import sys
 import warnings
 
 from . import commands, maps, torch_audit
+from .reporting import add_report_options as _add_report_options
+from .reporting import finish as _finish
 
-DEFAULT_OUT = "refdeconv-audit"
-RULE_NAMES = ("deconvnet", "gradient", "guided")  # cases.RULES, spelled here: parsing must not import TensorFlow
 
 
 def _progress(i: int, total: int, name: str) -> None:
@@ -43,19 +43,6 @@ def _progress(i: int, total: int, name: str) -> None:
         print(file=sys.stderr)
 
 
-def _finish(report, out) -> int:
-    from ..conformance import report as reports
-
-    print(reports.table(report))
-    print("reports:", ", ".join(str(path) for path in reports.write(report, out)))
-    return 0 if report.failed == 0 else 1
-
-
-def _add_report_options(parser) -> None:
-    parser.add_argument("--rule", choices=RULE_NAMES, default="deconvnet",
-                        help="the rule the implementation should follow (default: deconvnet)")
-    parser.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
-                        help=f"where report.json, report.md and report.png go (default: ./{DEFAULT_OUT})")
 
 
 EXIT_CODES = """exit codes:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from . import commands
+from .reporting import finish
 
 
 def _archive(path: str, option: str) -> dict:
@@ -50,8 +51,6 @@ def load(path: str, unsafe: bool):
 def run(args) -> int:
     """Audit ``--maps`` on ``--model``; the exit code (0 pass, 1 fail, 3 unmodelled op or misread graph)."""
     from ..conformance import map_audit, model_audit
-    from .app import _finish
-
     if args.candidate:
         raise commands.UsageError("--candidate: the maps are given with --maps; audit a candidate without --maps")
     if not args.inputs:
@@ -72,4 +71,4 @@ def run(args) -> int:
         message = str(err).splitlines()[0]
         option = next((o for o in ("inputs", "targets", "maps", "output_layer", "model") if message.startswith(o)), None)
         raise commands.UsageError(f"--{option.replace('_', '-')}{message[len(option):]}" if option else message) from None
-    return _finish(report, args.out)
+    return finish(report, args.out)

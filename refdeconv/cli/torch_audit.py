@@ -20,6 +20,7 @@ import os
 import sys
 
 from . import commands
+from .reporting import finish
 
 EXIT_CODES = """exit codes:
   0  every input's map matches the asked rule
@@ -31,7 +32,7 @@ EXIT_CODES = """exit codes:
 
 def add_parser(sub) -> None:
     """Register ``audit-torch`` on an ``argparse`` subparsers object."""
-    from .app import DEFAULT_OUT, RULE_NAMES
+    from .reporting import DEFAULT_OUT, RULE_NAMES
 
     p = sub.add_parser("audit-torch", help="audit a PyTorch implementation (Captum, zennit, yours) on your nn.Module",
                        description="Export the module to ONNX, run the candidate on it and compare its maps with "
@@ -80,8 +81,6 @@ def run(args) -> int:
                                   "for their candidates)") from None
     from .. import pytorch
     from ..conformance.model_audit import UnsupportedModel
-    from .app import _finish
-
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     module = _module(args.module)
@@ -100,4 +99,4 @@ def run(args) -> int:
         message = str(err).splitlines()[0]
         option = next((o for o in ("inputs", "targets", "candidate", "module") if message.startswith(o)), None)
         raise commands.UsageError(f"--{message}" if option else message) from None
-    return _finish(report, args.out)
+    return finish(report, args.out)
