@@ -1,0 +1,169 @@
+"""The ONNX oracle against PyTorch itself, on drawn PyTorch networks exported with both exporters.
+
+Covers issue 25's first "What must hold" (and DESIGN.md §1/§3 for ONNX models): for networks
+of every layer family and every ReLU writing of :mod:`tests.torch_nets`, exported with
+``torch.onnx.export(..., dynamo=False)`` (a dynamic batch axis) and with ``dynamo=True``
+(a dynamic batch too),
+
+- the oracle's forward pass (:func:`refdeconv.reference.forward`) equals onnxruntime's and
+  PyTorch's own output (checked first in every test);
+- the oracle's maps equal PyTorch's own maps with every ReLU-family site written as the
+  rule's autograd function (:mod:`tests.torch_rules`), for all three rules;
+- on integer-valued networks (``ties=True``) max-pool windows tie exactly and capped ReLUs
+  meet ``z == 0`` and ``z == m``: the oracle's tie rule and boundaries equal PyTorch's.
+
+onnxruntime's CPU kernels of ``Conv`` and the pools are float32 only (and its Relu/Clip
+fusion rejects float64 bounds): a float64 model is checked through its float32 twin, at
+float32's tolerance. Every comparison goes through :func:`refdeconv.testing.assert_maps_close`.
+
+Export is slow (``dynamo=True``: 1.5-3 s a network on 2 cores), so the ``dynamo=True``
+property draws a fifth of the profile's examples; the rest draw the profile's number.
+Every test here needs PyTorch (marker ``torch``) and skips without it.
+"""
+
+import io
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+
+torch = pytest.importorskip("torch", reason="PyTorch is an optional extra (pip install refdeconv[torch])")
+onnx = pytest.importorskip("onnx", reason="onnx is needed to export PyTorch networks")
+ort = pytest.importorskip("onnxruntime", reason="onnxruntime checks the oracle's forward pass")
+pytest.importorskip("onnxscript", reason="torch.onnx.export(dynamo=True) needs onnxscript")
+
+from onnx import TensorProto, numpy_helper  # noqa: E402
+
+from refdeconv import reference  # noqa: E402
+from refdeconv.testing import assert_maps_close  # noqa: E402
+from tests.torch_nets import TorchSpec, build, cases  # noqa: E402
+from tests.torch_rules import RULES, rule_map  # noqa: E402
+
+pytestmark = pytest.mark.torch
+DYNAMO_EXAMPLES = max(1, settings.default.max_examples // 5)
+
+
+def export(spec, x: np.ndarray, dynamo: bool) -> onnx.ModelProto:
+    """The network of ``spec`` as ONNX, with a dynamic batch axis."""
+    net, example = build(spec), torch.tensor(x)
+    if dynamo:  # an example batch of 2: torch.export specialises a batch of 1
+        example = torch.cat([example, example])[:2]
+        batch = torch.export.Dim("batch", min=1, max=64)
+        return torch.onnx.export(net, (example,), dynamo=True, dynamic_shapes=({0: batch},), verbose=False).model_proto
+    buffer = io.BytesIO()
+    torch.onnx.export(net, (example,), buffer, dynamo=False, input_names=["x"], output_names=["y"],
+                      dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}})
+    return onnx.load_from_string(buffer.getvalue())
+
+
+def _explicit_same_pads(node) -> None:
+    """onnxruntime refuses ``auto_pad="SAME_*"`` on a dilated ``Conv`` (the TorchScript export of
+    ``padding="same"``); PyTorch allows "same" at stride 1 only, where the pads do not depend on the
+    input: ``d * (k - 1)`` in all, the odd one at the end for SAME_UPPER. Written out here."""
+    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+    if node.op_type != "Conv" or attrs.get("auto_pad", b"NOTSET") not in (b"SAME_UPPER", b"SAME_LOWER"):
+        return
+    assert set(attrs.get("strides", [1])) == {1}, f"Conv {node.name!r}: SAME auto_pad at strides {attrs['strides']}"
+    total = [d * (k - 1) for d, k in zip(attrs.get("dilations", [1] * len(attrs["kernel_shape"])),
+                                         attrs["kernel_shape"])]
+    small = [p // 2 for p in total]
+    begin = small if attrs["auto_pad"] == b"SAME_UPPER" else [p - s for p, s in zip(total, small)]
+    keep = [a for a in node.attribute if a.name != "auto_pad"]
+    del node.attribute[:]
+    node.attribute.extend(keep + [onnx.helper.make_attribute("pads", begin + [p - b for p, b in zip(total, begin)])])
+
+
+def float32_twin(model: onnx.ModelProto) -> onnx.ModelProto:
+    """``model`` with every float64 tensor, cast and value type made float32, and SAME pads of
+    convolutions written out (:func:`_explicit_same_pads`): the same computation, for onnxruntime."""
+    twin = onnx.ModelProto()
+    twin.CopyFrom(model)
+    graph = twin.graph
+
+    def narrow(tensor):
+        if tensor.data_type == TensorProto.DOUBLE:
+            tensor.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(tensor).astype(np.float32), tensor.name))
+
+    for tensor in graph.initializer:
+        narrow(tensor)
+    for node in graph.node:
+        _explicit_same_pads(node)
+        for attr in node.attribute:
+            if attr.type == onnx.AttributeProto.TENSOR:
+                narrow(attr.t)
+            elif node.op_type == "Cast" and attr.name == "to" and attr.i == TensorProto.DOUBLE:
+                attr.i = TensorProto.FLOAT
+    for value in [*graph.input, *graph.output, *graph.value_info]:
+        if value.type.tensor_type.elem_type == TensorProto.DOUBLE:
+            value.type.tensor_type.elem_type = TensorProto.FLOAT
+    return twin
+
+
+def onnxruntime_forward(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
+    """onnxruntime's output of ``model`` (of its float32 twin for a float64 model), graph
+    optimisations off: the check is of the ops' meaning, not of ORT's fusions."""
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = ort.InferenceSession(float32_twin(model).SerializeToString(), options,
+                                   providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: x.astype(np.float32)})[0]
+
+
+def check_forward(spec, x: np.ndarray, model: onnx.ModelProto, what: str) -> None:
+    """The oracle's forward pass against PyTorch's (in the net's dtype) and onnxruntime's (float32)."""
+    with torch.no_grad():
+        own = build(spec)(torch.tensor(x)).numpy()
+    got = reference.forward(model, x)
+    assert_maps_close(got, own, spec.dtype, f"oracle forward vs PyTorch's output, {what}, {spec}")
+    assert_maps_close(got, onnxruntime_forward(model, x), "float32", f"oracle forward vs onnxruntime, {what}, {spec}")
+
+
+def check_maps(spec, x: np.ndarray, targets: np.ndarray, model: onnx.ModelProto, what: str) -> None:
+    """The oracle's maps against PyTorch's rule-autograd maps, for every rule."""
+    for rule in RULES:
+        _, own = rule_map(spec, x, targets, rule)
+        got = reference.attribution(model, x, targets, rule=rule)
+        assert_maps_close(own, got, spec.dtype, f"PyTorch {rule} vs oracle {rule}, {what}, {spec}")
+
+
+@given(case=cases(ties=False))
+def test_torchscript_export_forward_and_maps(case):
+    spec, x, targets = case
+    model = export(spec, x, dynamo=False)
+    check_forward(spec, x, model, "TorchScript export")
+    check_maps(spec, x, targets, model, "TorchScript export")
+
+
+@given(case=cases(ties=True))
+def test_torchscript_export_ties_and_boundaries(case):
+    spec, x, targets = case
+    model = export(spec, x, dynamo=False)
+    check_forward(spec, x, model, "TorchScript export, integer-valued")
+    check_maps(spec, x, targets, model, "TorchScript export, integer-valued")
+
+
+@settings(max_examples=DYNAMO_EXAMPLES)
+@given(case=cases())
+def test_dynamo_export_forward_and_maps(case):
+    spec, x, targets = case
+    model = export(spec, x, dynamo=True)
+    check_forward(spec, x, model, "dynamo=True export")
+    check_maps(spec, x, targets, model, "dynamo=True export")
+
+
+@pytest.mark.parametrize("dynamo", [False, True], ids=["torchscript", "dynamo"])
+def test_max_pool_ties_go_to_the_first_maximum(dynamo):
+    """All-equal inputs through an overlapping 2x2/stride-1 max-pool: PyTorch sends each
+    window's signal to its top-left cell (measured, see :mod:`tests.torch_rules`), and so
+    must the oracle; the deconvnet map counts the windows each cell heads."""
+    spec = TorchSpec("image", (1, 3, 3), [{"type": "maxpool", "kernel": 2, "stride": 1, "padding": 0,
+                                           "dilation": 1, "ceil_mode": False},
+                                          {"type": "flatten"}, {"type": "linear", "in": 4, "out": 1}], ties=True)
+    x, targets = np.ones((1, 1, 3, 3)), np.ones((1, 1))
+    model = export(spec, x, dynamo)
+    _, own = rule_map(spec, x, targets, "gradient")
+    weights = build(spec)[2].weight.detach().numpy().reshape(2, 2)
+    expected = np.zeros((3, 3))
+    expected[:2, :2] = weights
+    assert np.array_equal(own[0, 0], expected), f"PyTorch's max-pool tie rule changed: {own[0, 0]} != {expected}"
+    check_maps(spec, x, targets, model, "all-equal windows")
