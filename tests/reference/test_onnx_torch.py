@@ -32,10 +32,9 @@ onnx = pytest.importorskip("onnx", reason="onnx is needed to export PyTorch netw
 ort = pytest.importorskip("onnxruntime", reason="onnxruntime checks the oracle's forward pass")
 pytest.importorskip("onnxscript", reason="torch.onnx.export(dynamo=True) needs onnxscript")
 
-from onnx import TensorProto, numpy_helper  # noqa: E402
-
 from refdeconv import reference  # noqa: E402
 from refdeconv.testing import assert_maps_close  # noqa: E402
+from tests.reference.test_onnx_fixtures import onnxruntime_forward  # noqa: E402
 from tests.torch_nets import TorchSpec, build, cases  # noqa: E402
 from tests.torch_rules import RULES, rule_map  # noqa: E402
 
@@ -54,59 +53,6 @@ def export(spec, x: np.ndarray, dynamo: bool) -> onnx.ModelProto:
     torch.onnx.export(net, (example,), buffer, dynamo=False, input_names=["x"], output_names=["y"],
                       dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}})
     return onnx.load_from_string(buffer.getvalue())
-
-
-def _explicit_same_pads(node) -> None:
-    """onnxruntime refuses ``auto_pad="SAME_*"`` on a dilated ``Conv`` (the TorchScript export of
-    ``padding="same"``); PyTorch allows "same" at stride 1 only, where the pads do not depend on the
-    input: ``d * (k - 1)`` in all, the odd one at the end for SAME_UPPER. Written out here."""
-    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
-    if node.op_type != "Conv" or attrs.get("auto_pad", b"NOTSET") not in (b"SAME_UPPER", b"SAME_LOWER"):
-        return
-    assert set(attrs.get("strides", [1])) == {1}, f"Conv {node.name!r}: SAME auto_pad at strides {attrs['strides']}"
-    total = [d * (k - 1) for d, k in zip(attrs.get("dilations", [1] * len(attrs["kernel_shape"])),
-                                         attrs["kernel_shape"])]
-    small = [p // 2 for p in total]
-    begin = small if attrs["auto_pad"] == b"SAME_UPPER" else [p - s for p, s in zip(total, small)]
-    keep = [a for a in node.attribute if a.name != "auto_pad"]
-    del node.attribute[:]
-    node.attribute.extend(keep + [onnx.helper.make_attribute("pads", begin + [p - b for p, b in zip(total, begin)])])
-
-
-def float32_twin(model: onnx.ModelProto) -> onnx.ModelProto:
-    """``model`` with every float64 tensor, cast and value type made float32, and SAME pads of
-    convolutions written out (:func:`_explicit_same_pads`): the same computation, for onnxruntime."""
-    twin = onnx.ModelProto()
-    twin.CopyFrom(model)
-    graph = twin.graph
-
-    def narrow(tensor):
-        if tensor.data_type == TensorProto.DOUBLE:
-            tensor.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(tensor).astype(np.float32), tensor.name))
-
-    for tensor in graph.initializer:
-        narrow(tensor)
-    for node in graph.node:
-        _explicit_same_pads(node)
-        for attr in node.attribute:
-            if attr.type == onnx.AttributeProto.TENSOR:
-                narrow(attr.t)
-            elif node.op_type == "Cast" and attr.name == "to" and attr.i == TensorProto.DOUBLE:
-                attr.i = TensorProto.FLOAT
-    for value in [*graph.input, *graph.output, *graph.value_info]:
-        if value.type.tensor_type.elem_type == TensorProto.DOUBLE:
-            value.type.tensor_type.elem_type = TensorProto.FLOAT
-    return twin
-
-
-def onnxruntime_forward(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
-    """onnxruntime's output of ``model`` (of its float32 twin for a float64 model), graph
-    optimisations off: the check is of the ops' meaning, not of ORT's fusions."""
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    session = ort.InferenceSession(float32_twin(model).SerializeToString(), options,
-                                   providers=["CPUExecutionProvider"])
-    return session.run(None, {session.get_inputs()[0].name: x.astype(np.float32)})[0]
 
 
 def check_forward(spec, x: np.ndarray, model: onnx.ModelProto, what: str) -> None:
