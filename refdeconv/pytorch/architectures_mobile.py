@@ -134,7 +134,8 @@ class EfficientNet(nn.Module):
     def __init__(self, classes: int = CLASSES):
         super().__init__()
         self.features = nn.Sequential(_conv_bn(3, 8, 3, 2, activation=nn.SiLU), MBConv(8, 8, 1, 1),
-                                      MBConv(8, 12, 2, 6), MBConv(12, 12, 1, 6), _conv_bn(12, 24, 1, activation=nn.SiLU))
+                                      MBConv(8, 12, 2, 6), MBConv(12, 12, 1, 6),
+                                      _conv_bn(12, 24, 1, activation=nn.SiLU))
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(24, classes))
 

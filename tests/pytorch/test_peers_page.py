@@ -20,6 +20,11 @@ pytestmark = pytest.mark.torch
 @pytest.mark.skipif(any(importlib.util.find_spec(p) is None for p in ("torch", "onnx", "captum", "zennit", "xplique")),
                     reason="the peers page needs torch, onnx, captum, zennit and xplique")
 def test_the_committed_peers_page_is_what_the_script_writes(tmp_path):
+    try:
+        import xplique.attributions  # noqa: F401
+    except ImportError as err:  # installed with --no-deps, without what it imports
+        pytest.skip(f"xplique 2.0.2 does not import ({err}): pip install deprecated einops opencv-python-headless "
+                    "scikit-learn scikit-image tensorflow-probability")
     generate = runpy.run_path(str(DOCS / "gen_peers.py"))["main"]
     written = generate(["--out", str(tmp_path / "peers.md")]).read_text().splitlines()
     committed = (DOCS / "peers.md").read_text().splitlines()
