@@ -231,8 +231,8 @@ def _pool(draw, s: _State, kind: str) -> dict:
     pad = draw(st.integers(0, k // 2), label="pool padding")
     d = draw(st.integers(1, 2), label="pool dilation") if kind == "maxpool" else 1
     ceil = draw(st.booleans(), label="ceil_mode")
-    if min(s.extent) + 2 * pad < (k - 1) * d + 1:
-        k, pad, d = 1, 0, 1
+    if min(s.extent) + 2 * pad < (k - 1) * d + 1 or min(s.extent) < 3:  # dilated windows over 1-2 cells can
+        k, pad, d = (k, pad, 1) if min(s.extent) + 2 * pad >= k else (1, 0, 1)  # fall wholly in the padding (-inf)
     out = [(e + 2 * pad - (k - 1) * d - 1 + (stride - 1 if ceil else 0)) // stride + 1 for e in s.extent]
     drop = [ceil and (o - 1) * stride >= e + pad for o, e in zip(out, s.extent)]
     s.extent, s.dropped = [o - d for o, d in zip(out, drop)], s.dropped or any(drop)
