@@ -7,6 +7,8 @@ Subcommands::
                     [--rule RULE] [--output-layer NAME] [--unsafe] [--out DIR]
     refdeconv audit --model FILE.onnx|FILE.keras --inputs X.npy|X.npz --maps MAPS.npy|MAPS.npz
                     [--targets T.npy] [--rule RULE] [--output-layer NAME] [--out DIR]
+    refdeconv audit-torch --module MODULE:FACTORY --inputs X.npy [--targets T.npy] --candidate NAME|MODULE:CALLABLE
+                          [--rule RULE] [--out DIR]
     refdeconv vectors export DIR
     refdeconv vectors check DIR MAPS.npz [--rule RULE] [--out DIR]
 

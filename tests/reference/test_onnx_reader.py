@@ -85,11 +85,14 @@ def test_max_pool_switches_take_the_first_maximum_in_row_major_order():
     np.testing.assert_array_equal(maps[0, 0], [[0, 2, 0], [1, 0, 0], [0, 1, 0]])
 
 
-def test_global_max_pool_switches_but_reduce_max_splits_ties():
+def test_global_max_pool_switches_unless_tensorflow_wrote_it_and_reduce_max_splits_ties():
     x = np.array([[[[3.0, 1.0], [3.0, 3.0]]]])
     pool = graph([N("GlobalMaxPool", ["x"], ["y"])], (1, 2, 2))
     np.testing.assert_array_equal(reference.attribution(pool, x, np.ones((1, 1, 1, 1)), "gradient")[0, 0],
                                   [[1, 0], [0, 0]])
+    pool.producer_name = "tf2onnx"  # Keras's export: TensorFlow's reduce_max gradient splits the tie
+    np.testing.assert_allclose(reference.attribution(pool, x, np.ones((1, 1, 1, 1)), "gradient")[0, 0],
+                               [[1 / 3, 0], [1 / 3, 1 / 3]], rtol=1e-15)
     reduce = graph([N("ReduceMax", ["x"], ["y"], axes=[2, 3], keepdims=0)], (1, 2, 2), opset=13)
     np.testing.assert_allclose(reference.attribution(reduce, x, np.ones((1, 1)), "gradient")[0, 0],
                                [[1 / 3, 0], [1 / 3, 1 / 3]], rtol=1e-15)

@@ -32,13 +32,14 @@ def unsupported(node, why: str) -> NotImplementedError:
 
 
 class Node:
-    """An ONNX node being translated: attributes by name, inputs as constants or :class:`Value`, and
-    the number of ``samples`` the graph is traced for."""
+    """An ONNX node being translated: attributes by name, inputs as constants or :class:`Value`, the
+    number of ``samples`` the graph is traced for, and the graph's ``producer`` (``"pytorch"``,
+    ``"tf2onnx"``...: whose gradient conventions its ties follow)."""
 
-    def __init__(self, proto, args: list, opset: int, samples: int):
+    def __init__(self, proto, args: list, opset: int, samples: int, producer: str = ""):
         from onnx import helper
 
-        self.proto, self.args, self.opset, self.samples = proto, args, opset, samples
+        self.proto, self.args, self.opset, self.samples, self.producer = proto, args, opset, samples, producer
         self.name, self.op_type = proto.name, proto.op_type
         self.attrs = {a.name: helper.get_attribute_value(a) for a in proto.attribute}
         for key, value in self.attrs.items():

@@ -163,7 +163,8 @@ class OnnxSource:
                 outs = [o.astype(np.float64) if np.issubdtype(o.dtype, np.floating) else o for o in outs]
                 env.update({name: o for name, o in zip(node.output, outs) if name})
             else:
-                translated = TRANSLATIONS[node.op_type](Node(node, args, self.opset, len(xs[0])))
+                context = Node(node, args, self.opset, len(xs[0]), self.model.producer_name)
+                translated = TRANSLATIONS[node.op_type](context)
                 if node.output[0] in self.caps:  # Relu -> Min(., cap) [-> Max(., 0)]: one capped ReLU
                     cap, rank = self.caps[node.output[0]]
                     if rank > values[args[translated[0][1][0]].index].ndim:  # the cap would broadcast the value up

@@ -8,9 +8,11 @@ Each is the reference's own channels-last operation (:class:`~refdeconv.referenc
 TensorFlow's ``"same"``), ``dilations``, ``ceil_mode``. Kernels ``(O, C / group, *k)`` become the
 reference's ``(*k, C / group, O)``: weights move once, at read time; values never.
 
-``GlobalMaxPool`` (PyTorch's ``AdaptiveMaxPool(1)``) sends a tied maximum's signal to the first
-maximum, as a max-pool's switches do; ``ReduceMax`` (``torch.amax``, TensorFlow's ``reduce_max``)
-splits it equally among the tied maxima.
+``GlobalMaxPool`` sends a tied maximum's signal to the first maximum, as a max-pool's switches do
+and as PyTorch's ``AdaptiveMaxPool(1)`` (which the TorchScript exporter writes as it) does; in a
+graph written by tf2onnx (Keras's ``model.export``), whose producer says so, it splits the signal
+equally among the tied maxima, as TensorFlow's ``reduce_max`` gradient does for Keras's
+``GlobalMaxPooling``. ``ReduceMax`` (``torch.amax``, TensorFlow's ``reduce_max``) splits it.
 """
 
 from __future__ import annotations
@@ -143,8 +145,10 @@ def _average_pool(node):
 
 
 def _global_max(node):
-    extent = node.traced(0).shape[2:]
-    return [(ChannelsFirst(pooling.MaxPool(extent, extent, "valid")), [0])]
+    x = node.traced(0)
+    if node.producer.startswith("tf2onnx"):  # TensorFlow's reduce_max: tied maxima share the signal
+        return [(Reduce("max", tuple(range(2, x.ndim)), True), [0])]
+    return [(ChannelsFirst(pooling.MaxPool(x.shape[2:], x.shape[2:], "valid")), [0])]
 
 
 class Reduce:
