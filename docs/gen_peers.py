@@ -3,9 +3,9 @@
     python docs/gen_peers.py [--out docs/peers.md]
 
 PyTorch: Captum's ``Deconvolution`` and ``GuidedBackprop`` and zennit's ``DeconvNet`` and
-``GuidedBackprop`` composites, each through :func:`refdeconv.pytorch.audit` (export to ONNX, the
+``GuidedBackprop`` composites, each through :func:`refdeconv.conformance.pytorch.audit` (export to ONNX, the
 peer's own seed convention, the NumPy reference on the exported graph) on the families of
-:mod:`refdeconv.pytorch.architectures`. Keras: Xplique's ``DeconvNet`` and ``GuidedBackprop``
+:mod:`refdeconv.conformance.pytorch.architectures`. Keras: Xplique's ``DeconvNet`` and ``GuidedBackprop``
 (``reducer=None``: raw maps) on ``keras.applications`` at the smallest input each accepts, audited
 with :func:`refdeconv.conformance.map_audit.audit_maps`. Every network has random weights, seeded;
 two N(0, 1) inputs (seed 0) and labels ``[1, 3]``. Each cell: pass or FAIL (with the error) against
@@ -59,7 +59,7 @@ def cell(report) -> str:
 def _guarded(run) -> str:
     """The cell of ``run()``, or the reference's refusal or the peer's error in its place."""
     from refdeconv.conformance.model_audit import UnsupportedModel
-    from refdeconv.pytorch import CandidateError
+    from refdeconv.conformance.pytorch import CandidateError
 
     try:
         return cell(run())
@@ -73,8 +73,8 @@ def torch_rows() -> dict:
     """Architecture -> peer -> cell, for the PyTorch peers."""
     import torch
 
-    from refdeconv import pytorch
-    from refdeconv.pytorch.architectures import ARCHITECTURES
+    from refdeconv.conformance import pytorch
+    from refdeconv.conformance.pytorch.architectures import ARCHITECTURES
 
     rows = {}
     for name, (factory, shape) in ARCHITECTURES.items():
@@ -102,7 +102,7 @@ def xplique_maps(method: str, model, x: np.ndarray, y: np.ndarray, **kwargs) -> 
     """Xplique's raw maps (``reducer=None``) of ``method`` for one-hot ``y``."""
     import xplique.attributions
 
-    from refdeconv.pytorch import CandidateError
+    from refdeconv.conformance.pytorch import CandidateError
 
     try:
         with warnings.catch_warnings():
@@ -187,9 +187,9 @@ def page(torch_table: dict, keras_table: dict, output_layer: dict) -> str:
         "",
         "## PyTorch: Captum and zennit",
         "",
-        "The networks are written out in `refdeconv/pytorch/architectures.py` as torchvision writes each family",
+        "The networks are written out in `refdeconv/conformance/pytorch/architectures.py` as torchvision writes each family",
         "(torchvision does not load against this CPU build of torch), small, exported with the TorchScript",
-        "exporter. Each peer gets the score's seed in its own convention (`refdeconv.pytorch.candidates`):",
+        "exporter. Each peer gets the score's seed in its own convention (`refdeconv.conformance.pytorch.candidates`):",
         "Captum the class index, zennit the one-hot output gradient.",
         "",
         *_table(torch_table, list(TORCH_PEERS)),

@@ -7,7 +7,7 @@
                                       zennit.guided_backprop|MODULE:CALLABLE
                           [--rule RULE] [--dynamo] [--out DIR]
 
-It calls :func:`refdeconv.pytorch.audit` (export to ONNX, run the candidate, compare with the
+It calls :func:`refdeconv.conformance.pytorch.audit` (export to ONNX, run the candidate, compare with the
 NumPy reference) and writes the report as ``refdeconv audit`` does. Exit codes as ``audit``:
 0 pass, 1 fail (or the candidate raised), 2 usage error or bad input (one line), 3 the reference
 does not model an op of the exported graph.
@@ -79,7 +79,7 @@ def run(args) -> int:
     except ImportError:
         raise commands.UsageError("PyTorch is not installed: pip install torch onnx (and captum or zennit "
                                   "for their candidates)") from None
-    from .. import pytorch
+    from ..conformance import pytorch
     from ..conformance.model_audit import UnsupportedModel
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())

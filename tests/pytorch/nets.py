@@ -1,4 +1,4 @@
-"""Small PyTorch modules the ``refdeconv.pytorch`` tests audit, importable by ``refdeconv audit-torch --module``."""
+"""Small PyTorch modules the ``refdeconv.conformance.pytorch`` tests audit, importable by ``refdeconv audit-torch --module``."""
 
 import importlib.util
 
@@ -45,6 +45,6 @@ def raising(module, inputs, targets):
 
 def skip_without(package: str) -> None:
     """Skip the test when ``package`` is not installed (found, not imported: zennit's import needs torchvision,
-    which :func:`refdeconv.pytorch.candidates.zennit_composites` stands in for)."""
+    which :func:`refdeconv.conformance.pytorch.candidates.zennit_composites` stands in for)."""
     if importlib.util.find_spec(package) is None:
         pytest.skip(f"{package} is not installed")

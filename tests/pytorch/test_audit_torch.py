@@ -1,4 +1,4 @@
-"""``refdeconv.pytorch``: the one-call audit of a PyTorch implementation (issue 25, item 3).
+"""``refdeconv.conformance.pytorch``: the one-call audit of a PyTorch implementation (issue 25, item 3).
 
 Covers: the export leaves the module as it was (training flags, parameters, batch-norm statistics)
 and its graph computes the module's output at any batch size; Captum's and zennit's DeconvNet and
@@ -17,8 +17,8 @@ import pytest
 torch = pytest.importorskip("torch", reason="PyTorch is an optional extra (pip install torch onnx)")
 pytest.importorskip("onnx", reason="the export needs onnx")
 
-from refdeconv import pytorch  # noqa: E402
-from refdeconv.pytorch.auditing import candidate_maps, one_hot_targets  # noqa: E402
+from refdeconv.conformance import pytorch  # noqa: E402
+from refdeconv.conformance.pytorch.auditing import candidate_maps, one_hot_targets  # noqa: E402
 from tests.pytorch import nets  # noqa: E402
 
 pytestmark = pytest.mark.torch
@@ -103,7 +103,7 @@ def test_repeated_calls_give_equal_maps():
 
 def test_zennit_imports_with_a_stand_in_that_leaves_no_trace():
     nets.skip_without("zennit")
-    code = ("import sys\nfrom refdeconv.pytorch.candidates import zennit_composites\n"
+    code = ("import sys\nfrom refdeconv.conformance.pytorch.candidates import zennit_composites\n"
             "try:\n    import torchvision\n    real = True\nexcept (ImportError, RuntimeError):\n    real = False\n"
             "sys.modules.pop('torchvision', None)\n"
             "zennit_composites()\n"

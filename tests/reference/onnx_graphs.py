@@ -72,10 +72,11 @@ def fd_vjp(model, x: np.ndarray, u: np.ndarray, function=None):
 def assert_reads(model, x: np.ndarray, name: str, seed: int = 0, evaluator_key: str = "float64") -> None:
     """The oracle's forward pass equals onnx's evaluator's; its gradient map equals finite differences.
 
-    ``evaluator_key``: the dtype the evaluator computes the op in. onnx 1.23's ``Erf`` and
-    ``HardSwish`` compute in float32 whatever the input (and onnxruntime has no float64 kernel for
-    them): their forward pass is held to the float32 row, and their map to finite differences of
-    the oracle's own forward pass (the vector-Jacobian product against the function it differentiates).
+    ``evaluator_key``: the dtype the evaluator computes the op in. onnx 1.23's ``Erf``, ``Gelu``
+    and ``HardSwish`` compute in float32 whatever the input (and onnxruntime has no float64 kernel
+    for them): their forward pass is held to the float32 row, and their map to finite differences
+    of the oracle's own forward pass (the vector-Jacobian product against the function it
+    differentiates). The PyTorch tier checks ``Gelu`` in float64 against PyTorch itself.
     """
     want = evaluate(model, x)
     got = reference.forward(model, x)

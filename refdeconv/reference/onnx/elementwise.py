@@ -67,8 +67,32 @@ def _elu(node):
     return [(act.Elementwise("elu", alpha=float(node.attrs.get("alpha", 1.0))), [0])]
 
 
+_SQRT_HALF, _SQRT_2_OVER_PI, _PHI = np.sqrt(0.5), np.sqrt(2.0 / np.pi), 1.0 / np.sqrt(2.0 * np.pi)
+
+
+def _gelu_exact(z):
+    return 0.5 * z * (1.0 + erf(z * _SQRT_HALF))
+
+
+def _gelu_exact_derivative(z):  # Phi(z) + z phi(z)
+    return 0.5 * (1.0 + erf(z * _SQRT_HALF)) + z * _PHI * np.exp(-0.5 * z * z)
+
+
+def _gelu_tanh(z):
+    return 0.5 * z * (1.0 + np.tanh(_SQRT_2_OVER_PI * (z + 0.044715 * z**3)))
+
+
+def _gelu_tanh_derivative(z):
+    t = np.tanh(_SQRT_2_OVER_PI * (z + 0.044715 * z**3))
+    return 0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * _SQRT_2_OVER_PI * (1.0 + 3 * 0.044715 * z * z)
+
+
 def _gelu(node):
-    return [(act.Elementwise("gelu", approximate=node.attrs.get("approximate", "none") == "tanh"), [0])]
+    """ONNX ``Gelu`` (op set 20) with the specification's exact constants (Keras's ``gelu`` builds
+    its constants in float32, which :mod:`~refdeconv.reference.activations` follows for Keras models)."""
+    if node.attrs.get("approximate", "none") == "tanh":
+        return [(Pointwise("Gelu", _gelu_tanh, _gelu_tanh_derivative), [0])]
+    return [(Pointwise("Gelu", _gelu_exact, _gelu_exact_derivative), [0])]
 
 
 def _softmax(kind):

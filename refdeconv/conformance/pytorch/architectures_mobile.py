@@ -1,4 +1,4 @@
-"""The mobile and ReLU-free families of :mod:`refdeconv.pytorch.architectures`, written as torchvision does.
+"""The mobile and ReLU-free families of :mod:`refdeconv.conformance.pytorch.architectures`, written as torchvision does.
 
 - MobileNetV2: ``Conv2dNormActivation`` with ``nn.ReLU6(inplace=True)``; inverted residuals (1x1
   expand, 3x3 depthwise, linear 1x1 project, the shortcut at stride 1); ``F.adaptive_avg_pool2d``.
@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-#: The number of outputs of every network here and in :mod:`refdeconv.pytorch.architectures`.
+#: The number of outputs of every network here and in :mod:`refdeconv.conformance.pytorch.architectures`.
 CLASSES = 5
 
 

@@ -155,7 +155,7 @@ def resolve(candidate, name: str | None = None):
             return _BY_NAME[candidate], name or PEERS[candidate]
         if ":" not in candidate:
             raise ValueError(f"candidate: expected one of {sorted(PEERS)} or MODULE:CALLABLE, got {candidate!r}")
-        from ..conformance.audit import load_candidate
+        from ..audit import load_candidate
 
         return load_candidate(candidate), name or candidate
     if not callable(candidate):

@@ -1,6 +1,6 @@
 """Auditing a PyTorch implementation on the user's own module in one call.
 
-:func:`audit` exports the module to ONNX (:func:`refdeconv.pytorch.export`), runs the candidate on
+:func:`audit` exports the module to ONNX (:func:`refdeconv.conformance.pytorch.export`), runs the candidate on
 fresh tensors with the module in eval mode (:func:`candidate_maps`), and compares its maps with the
 NumPy reference's on the exported graph (:func:`refdeconv.conformance.map_audit.audit_maps`). The
 module is left as it was found.
@@ -27,7 +27,7 @@ def one_hot_targets(module, xs: list[np.ndarray], targets) -> np.ndarray:
     ----------
     module : torch.nn.Module
     xs : list of numpy.ndarray
-        The inputs, as :func:`refdeconv.pytorch.exporting.as_arrays` returns them.
+        The inputs, as :func:`refdeconv.conformance.pytorch.exporting.as_arrays` returns them.
     targets : array_like or None
         Labels ``(N,)`` (integers), a weighting of the output's shape, or ``None`` for the top class
         of each sample in the module's own output (eval mode).
@@ -109,7 +109,7 @@ def audit(module, inputs, targets, candidate, rule: str = "deconvnet",
     candidate : str or callable
         ``"captum.deconvolution"``, ``"captum.guided_backprop"``, ``"zennit.deconvnet"``,
         ``"zennit.guided_backprop"`` (each peer told the score by its own convention, see
-        :mod:`refdeconv.pytorch.candidates`), a ``"MODULE:CALLABLE"`` string, or any
+        :mod:`refdeconv.conformance.pytorch.candidates`), a ``"MODULE:CALLABLE"`` string, or any
         ``fn(module, inputs, targets) -> maps`` (tensors in, tensors or arrays out).
     rule : {"deconvnet", "gradient", "guided"}
         The rule the candidate should implement.
@@ -133,7 +133,7 @@ def audit(module, inputs, targets, candidate, rule: str = "deconvnet",
     CandidateError
         The candidate raised (its exception is the ``__cause__``).
     """
-    from ..conformance.map_audit import audit_maps
+    from ..map_audit import audit_maps
 
     fn, label = resolve(candidate, name)
     xs = as_arrays(inputs)

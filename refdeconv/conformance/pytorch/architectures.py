@@ -16,7 +16,7 @@ a peer applies (torchvision 0.2x, ``torchvision/models/*.py``):
 - GoogLeNet: ``BasicConv2d`` = conv, BN (eps 1e-3), *functional* ``F.relu(inplace=True)``;
   four-branch Inception modules with a ``ceil_mode`` max-pool branch.
 
-:mod:`refdeconv.pytorch.architectures_mobile` has the mobile and ReLU-free families;
+:mod:`refdeconv.conformance.pytorch.architectures_mobile` has the mobile and ReLU-free families;
 :data:`ARCHITECTURES` lists them all as ``name -> (factory, input shape)``.
 """
 

@@ -7,7 +7,7 @@ function runs. Never imported by :mod:`refdeconv.explainers` or :mod:`refdeconv.
 - :func:`audit`: export, run the candidate, compare with the NumPy reference
   (:func:`refdeconv.conformance.map_audit.audit_maps`).
 - :data:`PEERS`: the candidates by name (Captum's and zennit's DeconvNet and Guided Backprop), each
-  seeded by its own convention (:mod:`refdeconv.pytorch.candidates`).
+  seeded by its own convention (:mod:`refdeconv.conformance.pytorch.candidates`).
 """
 
 from .auditing import CandidateError, audit
