@@ -23,11 +23,12 @@ FD_TOL = tolerance("finite-difference")
 
 
 def graph(nodes: list, input_shape: tuple, weights: dict | None = None, opset: int = 17,
-          inputs: dict | None = None, outputs: tuple = ("y",), batch=None):
+          inputs: dict | None = None, outputs: tuple = ("y",), batch=None, shapes_known: bool = True):
     """A model reading ``x`` of ``(batch, *input_shape)`` (``batch=None``: free) through ``nodes``.
 
     ``weights`` are float64 initializers (or integer arrays, kept), ``inputs`` more graph inputs
-    (name -> shape without batch).
+    (name -> shape without batch). The outputs' shapes are read off onnx's evaluator, or declared
+    of unknown extents where ``shapes_known`` is false (a graph the evaluator cannot run).
     """
     declared = {"x": input_shape, **(inputs or {})}
     graph_inputs = [helper.make_tensor_value_info(n, TensorProto.DOUBLE, [batch if batch else "N", *s])
@@ -39,7 +40,10 @@ def graph(nodes: list, input_shape: tuple, weights: dict | None = None, opset: i
     model = helper.make_model(helper.make_graph(nodes, "g", graph_inputs, untyped, inits), opset_imports=opsets)
     # onnx's checker wants the outputs' shapes: read them off one evaluation on zeros of batch 2
     feeds = {n: np.zeros((batch or 2, *s)) for n, s in declared.items()}
-    shapes = [np.shape(o) for o in ReferenceEvaluator(model).run(None, feeds)]
+    if shapes_known:
+        shapes = [np.shape(o) for o in ReferenceEvaluator(model).run(None, feeds)]
+    else:
+        shapes = [(None,) * (len(input_shape) + 1) for _ in outputs]
     outs = [helper.make_tensor_value_info(o, TensorProto.DOUBLE, [batch or "N", *shape[1:]])
             for o, shape in zip(outputs, shapes)]
     return helper.make_model(helper.make_graph(nodes, "g", graph_inputs, outs, inits), opset_imports=opsets)

@@ -25,7 +25,7 @@ import io
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 
 torch = pytest.importorskip("torch", reason="PyTorch is an optional extra (pip install refdeconv[torch])")
 onnx = pytest.importorskip("onnx", reason="onnx is needed to export PyTorch networks")
@@ -33,6 +33,7 @@ ort = pytest.importorskip("onnxruntime", reason="onnxruntime checks the oracle's
 pytest.importorskip("onnxscript", reason="torch.onnx.export(dynamo=True) needs onnxscript")
 
 from refdeconv import reference  # noqa: E402
+from refdeconv.reference.onnx.windowed import Reduce  # noqa: E402
 from refdeconv.testing import assert_maps_close  # noqa: E402
 from tests.reference.test_onnx_fixtures import onnxruntime_forward  # noqa: E402
 from tests.torch_nets import TorchSpec, build, cases  # noqa: E402
@@ -88,11 +89,29 @@ def test_torchscript_export_ties_and_boundaries(case):
     check_maps(spec, x, targets, model, "TorchScript export, integer-valued")
 
 
+def reduce_max_ties(model: onnx.ModelProto, x: np.ndarray) -> bool:
+    """Whether a ``ReduceMax`` of ``model`` has an exactly tied maximum on ``x``.
+
+    ``dynamo=True`` writes ``AdaptiveMaxPool(1)`` as ``ReduceMax``, whose ties PyTorch sends to the
+    first maximum, and ``torch.amax`` as the same op, whose ties PyTorch splits: the graph does not
+    say which, the oracle splits (docs/verification.md), and the audit reports such ties
+    (``tests/reference/test_onnx_reader.py``). Examples with one are left out here.
+    """
+    program, values = reference.compile(model).run([np.asarray(x, np.float64)])
+    for op, ins, _ in program.steps:
+        if isinstance(op, Reduce) and op.kind == "max":
+            v = values[ins[0]]
+            if ((v == v.max(axis=op.axes, keepdims=True)).sum(axis=op.axes) > 1).any():
+                return True
+    return False
+
+
 @settings(max_examples=DYNAMO_EXAMPLES)
 @given(case=cases())
 def test_dynamo_export_forward_and_maps(case):
     spec, x, targets = case
     model = export(spec, x, dynamo=True)
+    assume(not reduce_max_ties(model, x))
     check_forward(spec, x, model, "dynamo=True export")
     check_maps(spec, x, targets, model, "dynamo=True export")
 

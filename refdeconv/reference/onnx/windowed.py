@@ -37,6 +37,16 @@ def _geometry_args(node, size: int):
     return strides, tuple(zip(pads[:size], pads[size:])), dilation
 
 
+def _windowed(node, op, geometry):
+    """``[(ChannelsFirst(op), [0])]``, refused when a window is larger than the padded input (ONNX's
+    output extent is then 0, where runtimes that truncate toward zero read one window anyway)."""
+    spatial = node.traced(0).shape[2:]
+    if 0 in geometry.plan(spatial)[0] and 0 not in spatial:
+        raise node.refuse(f"a window of {geometry.size} (dilations {geometry.dilation}) larger than its padded "
+                          f"input {spatial}: the output would be empty")
+    return [(ChannelsFirst(op), [0])]
+
+
 def _kernel(weights: np.ndarray) -> np.ndarray:
     """``(O, C_g, *k)`` -> ``(*k, C_g, O)``."""
     return np.moveaxis(np.asarray(weights, np.float64), (0, 1), (-1, -2))
@@ -48,7 +58,7 @@ def _conv(node):
     strides, padding, dilation = _geometry_args(node, weights.ndim - 2)
     conv = linear.Conv(_kernel(weights), None if bias is None else np.asarray(bias, np.float64), strides, padding,
                        dilation, groups=int(node.attrs.get("group", 1)))
-    return [(ChannelsFirst(conv), [0])]
+    return _windowed(node, conv, conv.geometry)
 
 
 class TransposedConv:
@@ -106,7 +116,8 @@ def _max_pool(node):
     if len([o for o in node.proto.output if o]) > 1:
         raise node.refuse("its Indices output")
     size, strides, padding, dilation, ceil = _pool_args(node)
-    return [(ChannelsFirst(pooling.MaxPool(size, strides, padding, dilation, ceil)), [0])]
+    op = pooling.MaxPool(size, strides, padding, dilation, ceil)
+    return _windowed(node, op, Geometry(size, strides, padding, dilation, ceil))
 
 
 class AveragePool(pooling.AvgPool):
@@ -141,7 +152,8 @@ class AveragePool(pooling.AvgPool):
 def _average_pool(node):
     size, strides, padding, dilation, ceil = _pool_args(node)
     include = bool(node.attrs.get("count_include_pad", 0)) and not isinstance(padding, str)
-    return [(ChannelsFirst(AveragePool(size, strides, padding, dilation, ceil, include)), [0])]
+    op = AveragePool(size, strides, padding, dilation, ceil, include)
+    return _windowed(node, op, Geometry(size, strides, padding, dilation, ceil))
 
 
 def _global_max(node):
