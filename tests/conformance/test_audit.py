@@ -27,7 +27,7 @@ import tensorflow as tf
 from hypothesis import given, settings
 
 from refdeconv import DeconvNet, Gradient, GuidedBackprop, cli
-from refdeconv.cli import app
+from refdeconv.cli import reporting
 from refdeconv.conformance import audit, cases, networks, report
 from refdeconv.testing import assert_conforms, drawn_cases, map_error, tolerance
 
@@ -227,7 +227,7 @@ def test_report_without_matplotlib(tmp_path, monkeypatch, capsys):
 
 
 def test_cli_rule_choices_are_the_suite_rules():
-    assert app.RULE_NAMES == cases.RULES, "the CLI spells the rules itself (it must not import TensorFlow to parse)"
+    assert reporting.RULE_NAMES == cases.RULES, "the CLI spells the rules itself (it must not import TensorFlow to parse)"
 
 
 def test_usage_errors_exit_2(tmp_path, capsys):
