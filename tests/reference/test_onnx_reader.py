@@ -229,3 +229,17 @@ def test_a_reshape_may_merge_samples_into_whole_rows_and_back():
     u = np.random.default_rng(6).standard_normal((2, 4, 2))
     np.testing.assert_allclose(reference.forward(model, x), np.maximum(x @ w, 0), rtol=1e-15)
     np.testing.assert_allclose(reference.attribution(model, x, u, "deconvnet"), np.maximum(u, 0) @ w.T, rtol=1e-15)
+
+
+def test_the_forward_check_of_a_float64_graph_onnxruntime_cannot_run_uses_onnx_at_float32():
+    """onnxruntime has no float64 ``Conv``; onnx's evaluator computes ``Erf`` in float32: a right
+    float64 graph with both is not taken for a misread one."""
+    from refdeconv.conformance.map_audit import forward_check
+    from refdeconv.conformance.model_audit import UnsupportedModel
+
+    model = graph([N("Conv", ["x", "w"], ["c"]), N("Erf", ["c"], ["y"])], (1, 4), {"w": np.ones((1, 1, 2))})
+    x = np.random.default_rng(2).standard_normal((2, 1, 4))
+    output = reference.forward(model, x)
+    assert "ReferenceEvaluator" in forward_check(model, [x], output, ["x"])
+    with pytest.raises(UnsupportedModel, match="misread"):
+        forward_check(model, [x], output + 1e-3 * np.abs(output).max(), ["x"])
