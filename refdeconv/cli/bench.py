@@ -41,7 +41,10 @@ def median_seconds(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-def _gradient_floor(model, x, y, batch):
+def gradient_floor(model, x, y, batch):
+    """A function running the plain-gradient floor on ``x``: a compiled ``tf.GradientTape`` gradient
+    of ``sum_k f(x)_k y_k`` per batch of ``batch`` samples (traced on its first call)."""
+
     @tf.function
     def grad(xb, yb):
         with tf.GradientTape() as tape:
@@ -63,7 +66,7 @@ def speed(model, n: int, batch: int, repeats: int) -> dict:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(n, *shape)).astype(np.float32)
     y = np.eye(classes, dtype=np.float32)[rng.integers(0, classes, n)]
-    floor = _gradient_floor(model, x, y, batch)
+    floor = gradient_floor(model, x, y, batch)
     floor()
     explainer = DeconvNet(model, batch_size=batch)
     explainer.explain(x, y)

@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..explainers import DeconvNet, frontier, signals, traced
-from .bench import _gradient_floor, median_seconds
+from .bench import gradient_floor, median_seconds
 
 MODELS = ("ResNet50", "MobileNetV2", "DenseNet121", "VGG16")
 BATCH = 32
@@ -86,13 +86,13 @@ def measure(name: str, n: int, calls: int = 4) -> dict:
     def fresh_classes(call: int):  # 10 classes no earlier call has seen
         return eye[10 * call + rng.integers(0, 10, n) + 100]
 
-    floor = _gradient_floor(model, x, fresh_classes(0), BATCH)
+    floor = gradient_floor(model, x, fresh_classes(0), BATCH)
     floor()
     row["floor_s"] = median_seconds(floor, 2)
     dataset = [_timed(lambda c=c: explainer.explain(x, fresh_classes(c))) for c in range(1, calls + 1)]
     row["dataset_first_s"], row["dataset_s"] = dataset[0], float(np.median(dataset[1:]))
     small, labels = x[:128], eye[rng.integers(0, 100, 128)]
-    small_floor = _gradient_floor(model, small, labels, BATCH)
+    small_floor = gradient_floor(model, small, labels, BATCH)
     small_floor()
     row["floor_128_s"] = median_seconds(small_floor, 2)
     explainer.explain(small, labels)
