@@ -243,3 +243,12 @@ def test_the_forward_check_of_a_float64_graph_onnxruntime_cannot_run_uses_onnx_a
     assert "ReferenceEvaluator" in forward_check(model, [x], output, ["x"])
     with pytest.raises(UnsupportedModel, match="misread"):
         forward_check(model, [x], output + 1e-3 * np.abs(output).max(), ["x"])
+
+
+def test_questions_on_the_same_inputs_share_one_forward_pass_and_changed_inputs_get_a_new_one():
+    oracle = reference.compile(dense_relu())
+    x = X.copy()
+    first = oracle.run([x])[1]
+    assert oracle.run([x.copy()])[1] is first  # the same values: one forward pass for every question
+    x[0, 0] = -7.0  # changed in place
+    np.testing.assert_array_equal(oracle.forward(x), np.maximum(x @ A, 0) @ B)
