@@ -16,7 +16,7 @@ from scipy.special import erf
 from .. import activations as act
 from .. import linear
 from ..normalization import Standardize
-from .nodes import clip_bounds
+from .nodes import Value, clip_bounds
 
 
 class Pointwise(act.Elementwise):
@@ -32,9 +32,11 @@ def _relu(node):
 
 
 def _clip(node):
-    low, high = clip_bounds(node)
-    if low != 0:
-        raise node.refuse(f"a Clip with lower bound {low} is not a ReLU, and other clips are not modelled")
+    constants = {name: arg for name, arg in zip(node.proto.input, node.args) if name and not isinstance(arg, Value)}
+    low, high = clip_bounds(node.proto, constants)
+    if low != 0 or high is not None and np.isnan(high):
+        raise node.refuse(f"a Clip with bounds ({low}, {high}) is not a ReLU (a bound computed from the model's "
+                          "inputs is NaN here), and other clips are not modelled")
     return [(act.ReLU(0.0, high, kind="Clip", cap_active=False), [0])]
 
 

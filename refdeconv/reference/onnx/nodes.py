@@ -92,8 +92,9 @@ class Node:
         return a
 
 
-def _clip_bounds(node, constants: dict):
-    """``(min, max)`` of a ``Clip`` node from its attributes or constant inputs (``None`` if traced)."""
+def clip_bounds(node, constants: dict):
+    """``(min, max)`` of a ``Clip`` node (its proto) from its attributes (older op sets) or its
+    constant inputs: ``None`` where absent, NaN where computed from the model's inputs."""
     from onnx import helper
 
     attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
@@ -118,18 +119,10 @@ def relu_kind(node, constants: dict) -> str | None:
     if node.op_type == "Relu":
         return "Relu"
     if node.op_type == "Clip":
-        low, _ = _clip_bounds(node, constants)
+        low, _ = clip_bounds(node, constants)
         return "Clip" if low == 0 else None
     if node.op_type == "Max" and len(node.input) == 2:
         zeros = [name in constants and np.size(constants[name]) == 1 and np.all(constants[name] == 0)
                  for name in node.input]
         return "Max" if sum(zeros) == 1 else None
     return None
-
-
-def clip_bounds(node: Node):
-    """``(min, max)`` of a ``Clip`` :class:`Node` (``None`` where absent)."""
-    if "min" in node.attrs or "max" in node.attrs:
-        return node.attrs.get("min"), node.attrs.get("max")
-    low, high = node.constant(1), node.constant(2)
-    return tuple(None if b is None else np.asarray(b, np.float64).item() for b in (low, high))
