@@ -109,7 +109,7 @@ class Oracle:
         """
         from ..keras_model import split_inputs
 
-        if len(self.input_names) == 1:
+        if len(self.input_names) == 1 and not isinstance(inputs, dict):  # a dict is keyed by input name
             return [_one_input(inputs, self.input_shapes[0], "inputs")], lambda maps: maps[0]
         xs, pack = split_inputs(inputs, self.input_names, self._written)
         xs = [_one_input(x, s, f"inputs[{n!r}]") for x, s, n in zip(xs, self.input_shapes, self.input_names)]

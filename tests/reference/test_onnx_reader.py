@@ -252,3 +252,11 @@ def test_questions_on_the_same_inputs_share_one_forward_pass_and_changed_inputs_
     assert oracle.run([x.copy()])[1] is first  # the same values: one forward pass for every question
     x[0, 0] = -7.0  # changed in place
     np.testing.assert_array_equal(oracle.forward(x), np.maximum(x @ A, 0) @ B)
+
+
+def test_a_one_input_model_takes_a_dict_keyed_by_its_input_name():
+    maps = reference.attribution(dense_relu(), {"x": X}, Y, "deconvnet")
+    assert list(maps) == ["x"]
+    np.testing.assert_array_equal(maps["x"], by_hand("deconvnet"))
+    with pytest.raises(ValueError, match=r"inputs: dict keys must be the model's input names \['x'\], got \['z'\]"):
+        reference.forward(dense_relu(), {"z": X})
