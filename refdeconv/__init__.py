@@ -2,7 +2,8 @@
 
 Public names: the explainers :class:`~refdeconv.explainers.methods.DeconvNet`,
 :class:`~refdeconv.explainers.methods.Gradient` and
-:class:`~refdeconv.explainers.methods.GuidedBackprop`;
+:class:`~refdeconv.explainers.methods.GuidedBackprop`; :func:`~refdeconv.projections.project`
+and :class:`~refdeconv.projections.Projections` (feature projections, Zeiler & Fergus's Fig. 2);
 :mod:`refdeconv.reference` (the NumPy float64 oracle); :mod:`refdeconv.testing`
 (the tolerance table and checkers); ``__version__``.
 
@@ -20,9 +21,9 @@ except PackageNotFoundError:  # running from a source tree that was not installe
     __version__ = "0+unknown"
 
 _LAZY = {"DeconvNet": "explainers", "Gradient": "explainers", "GuidedBackprop": "explainers",
-         "reference": None, "testing": None}
+         "project": "projections", "Projections": "projections", "reference": None, "testing": None}
 
-__all__ = ["DeconvNet", "Gradient", "GuidedBackprop", "reference", "testing", "__version__"]
+__all__ = ["DeconvNet", "Gradient", "GuidedBackprop", "Projections", "project", "reference", "testing", "__version__"]
 
 
 def __getattr__(name):
