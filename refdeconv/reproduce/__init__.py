@@ -33,7 +33,7 @@ import time
 from importlib import import_module
 from pathlib import Path
 
-from .study import Context, verdict
+from .study import Context, plain, verdict
 
 #: The studies, in the order they run and are reported.
 STUDIES = ("kindermans2017", "kindermans2018", "adebayo2018", "sixt2020", "nie2018", "pointing_game")
@@ -91,7 +91,7 @@ def run(out, quick: bool = False, studies=None, seed: int = 0, progress=None) ->
         results[module.KEY] = {
             "title": module.TITLE, "citation": module.CITATION, "claim": module.CLAIM,
             "original_setting": module.ORIGINAL, "setting": found["setting"], "quick": quick, "seed": seed,
-            "measured": found["measured"], "checks": found["checks"], "held": verdict(found["checks"]),
+            "measured": plain(found["measured"]), "checks": found["checks"], "held": verdict(found["checks"]),
             "why": found.get("why", ""), "figure": found["figure"]}
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (out / "run.json").write_text(json.dumps(_environment(quick, seed, seconds), indent=2) + "\n")

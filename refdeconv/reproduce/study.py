@@ -43,7 +43,7 @@ def maps(model, x, targets, rules=RULES, **options) -> dict:
 def check(claim: str, held: bool, **measured) -> dict:
     """One check of a study: the claim in words, whether it held, and the numbers it was decided on
     (plain floats, ints or lists, so that they go to JSON as they are)."""
-    return {"claim": claim, "held": bool(held), "measured": {k: _plain(v) for k, v in measured.items()}}
+    return {"claim": claim, "held": bool(held), "measured": {k: plain(v) for k, v in measured.items()}}
 
 
 def verdict(checks: list) -> bool | str:
@@ -52,11 +52,12 @@ def verdict(checks: list) -> bool | str:
     return True if all(held) else False if not any(held) else "partly"
 
 
-def _plain(value):
+def plain(value):
+    """``value`` with NumPy arrays and scalars made plain lists, floats, ints and bools (for JSON)."""
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, np.ndarray)):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
     if isinstance(value, (int, np.integer)):
