@@ -82,7 +82,7 @@ def compare(model, x, y, m: float) -> dict:
     from .. import reference
 
     twin = shifted(model, m)
-    f1, f2 = model.predict(x, verbose=0), twin.predict(x + m, verbose=0)
+    f1, f2 = np.asarray(model(x)), np.asarray(twin(x + m))
     before, after = maps(model, x, y), maps(twin, x + m, y)
     one_hot = np.eye(f1.shape[-1])[y]
     oracle = {rule: (reference.attribution(model, x, one_hot, rule), reference.attribution(twin, x + m, one_hot, rule))
