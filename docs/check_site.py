@@ -1,7 +1,7 @@
 """Check a built site (``python docs/check_site.py SITE``): the figures and the executed tutorial.
 
 Run by ``.ci/run`` after ``mkdocs build --strict --site-dir SITE``. Fails (exit 1, one line per
-problem) unless the landing, method, verification and proposition 10 pages each show at least
+problem) unless the landing, method, verification, proposition 10 and reproduce pages each show at least
 one figure of ``figures/`` that this build wrote (a PNG file in SITE, newer than the build's
 start given as ``--since`` seconds since the epoch, when given), and the tutorial page holds its
 executed output.
@@ -14,7 +14,8 @@ import re
 import sys
 from pathlib import Path
 
-PAGES = ("index.html", "method/index.html", "verification/index.html", "proofs/p10_class_sensitivity/index.html")
+PAGES = ("index.html", "method/index.html", "verification/index.html", "proofs/p10_class_sensitivity/index.html",
+         "reproduce/index.html")
 PNG = b"\x89PNG\r\n\x1a\n"
 
 

@@ -1,4 +1,4 @@
-"""``docs/check_site.py``, run by ``.ci/run`` on the built site: figures on four pages, an executed tutorial.
+"""``docs/check_site.py``, run by ``.ci/run`` on the built site: figures on five pages, an executed tutorial.
 
 Covers: a site with a fresh PNG of ``figures/`` on each page and the tutorial's output passes; a page
 without a figure, a figure older than the build, and a tutorial page without its output are named.
@@ -40,4 +40,4 @@ def test_missing_figures_old_figures_and_an_unexecuted_tutorial_are_named(tmp_pa
     assert found == ["method/index.html: no figure of figures/ written by this build",
                      "tutorial/index.html: missing or not executed (its checks' output is not on the page)"]
     os.utime(site / "figures" / "a.png", (0, 0))
-    assert len(check_site.problems(site, since=1.0)) == 4 + 1
+    assert len(check_site.problems(site, since=1.0)) == len(check_site.PAGES) + 1
