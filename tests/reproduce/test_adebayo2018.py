@@ -1,0 +1,122 @@
+"""``refdeconv reproduce``'s ``adebayo2018`` study (sanity checks, Adebayo et al. 2018) in quick mode: the
+entry's structure, its figure, the exact parts of the measurement (randomising no layer leaves every map
+identical: similarity 1), the re-initialised weights equal to :func:`reinitialized`'s, the oracle's maps
+equal to the explainers', and that each check's verdict is computed from the measured numbers as its claim
+states. Whether the claim held is reported, not asserted."""
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn", reason="the reproduce extra (scikit-learn's digits) is not installed")
+pytest.importorskip("skimage", reason="the reproduce extra (scikit-image's SSIM) is not installed")
+pytest.importorskip("matplotlib", reason="the figures need matplotlib")
+
+from refdeconv.reproduce import adebayo2018  # noqa: E402
+from refdeconv.reproduce.networks import LAYERS, digits_cnn, reinitialized  # noqa: E402
+from refdeconv.reproduce.study import RULES, maps, verdict  # noqa: E402
+from refdeconv.testing import assert_maps_close  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def entry(tmp_path_factory):
+    """``(folder, entry)``: the study run alone in quick mode, its entry read back from results.json."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from refdeconv.reproduce import run
+
+    out = tmp_path_factory.mktemp(adebayo2018.KEY)
+    run(out, quick=True, studies=[adebayo2018.KEY])
+    return out, json.loads((out / "results.json").read_text())[adebayo2018.KEY]
+
+
+def test_the_entry_has_the_framework_fields(entry):
+    _, e = entry
+    for field in ("title", "citation", "claim", "original_setting", "setting", "measured", "checks", "held",
+                  "why", "figure"):
+        assert field in e, field
+    assert e["quick"] is True and e["seed"] == 0
+    assert e["held"] == verdict(e["checks"])
+    assert (e["why"] == "") == (e["held"] is True)
+
+
+def test_the_figure_is_a_png(entry):
+    out, e = entry
+    assert e["figure"] == "adebayo2018.png"
+    assert (out / e["figure"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_measurement_has_every_step_rule_and_measure(entry):
+    _, e = entry
+    m = e["measured"]
+    assert m["inputs"] == 16
+    assert 0.0 <= m["accuracy"] <= 1.0 and 0.0 <= m["permuted_labels_accuracy"] <= 1.0
+    assert m["cascade"]["steps"] == ["none", "logits", "dense", "conv3", "conv2", "conv1"]
+    assert m["independent"]["layers"] == list(LAYERS[::-1])
+    for rule in RULES:
+        for measure in adebayo2018.MEASURES:
+            for part, n in (("cascade", 6), ("independent", 5)):
+                s = m[part][rule][measure]
+                assert len(s["mean"]) == len(s["std"]) == n, (part, rule, measure)
+                assert all(-1.0 - 1e-12 <= v <= 1.0 + 1e-12 for v in s["mean"]), (part, rule, measure, s)
+            assert set(m["data"][rule][measure]) == {"mean", "std"}
+
+
+def test_randomising_no_layer_leaves_every_map_identical(entry):
+    _, e = entry
+    for rule in RULES:
+        for measure in adebayo2018.MEASURES:
+            s = e["measured"]["cascade"][rule][measure]
+            assert s["mean"][0] == pytest.approx(1.0, abs=1e-12) and s["std"][0] == pytest.approx(0.0, abs=1e-12), \
+                (rule, measure, s)
+
+
+def test_the_last_cascade_step_is_every_layer_and_the_first_independent_step_is_the_logits(entry):
+    """Cascade step 1 and independent step 0 both randomise the logits alone: the same numbers; so do the
+    last cascade step and nothing else (a check of the bookkeeping of the steps)."""
+    m = entry[1]["measured"]
+    for rule in RULES:
+        for measure in adebayo2018.MEASURES:
+            assert m["cascade"][rule][measure]["mean"][1] == m["independent"][rule][measure]["mean"][0]
+
+
+def test_the_checks_are_computed_from_the_measured_numbers(entry):
+    m = entry[1]["measured"]
+    checks = entry[1]["checks"]
+    steps = m["cascade"]["steps"]
+
+    def at(rule, step):
+        return m["cascade"][rule]["spearman_abs"]["mean"][steps.index(step)]
+
+    def data(rule):
+        return m["data"][rule]["spearman_abs"]["mean"]
+
+    expected = [at("gradient", "conv1") < at("gradient", "logits"),
+                all(at("guided", s) > at("gradient", s) for s in adebayo2018.HIGHER),
+                at("guided", "conv1") < at("guided", "logits"),
+                all(at("deconvnet", s) > at("gradient", s) for s in adebayo2018.HIGHER),
+                data("gradient") < data("guided"),
+                data("gradient") < data("deconvnet")]
+    assert [c["held"] for c in checks] == expected
+    assert checks[0]["measured"] == {"all_layers": at("gradient", "conv1"), "logits": at("gradient", "logits")}
+    assert checks[4]["measured"] == {"gradient": data("gradient"), "guided": data("guided")}
+
+
+def test_the_working_copy_has_the_weights_of_reinitialized():
+    model = digits_cnn("max")
+    randomised = adebayo2018.Randomised(model, seed=5)
+    for names in adebayo2018.CASCADE + [(name,) for name in LAYERS]:
+        for a, b in zip(randomised(names).get_weights(), reinitialized(model, names, 5).get_weights()):
+            np.testing.assert_array_equal(a, b, err_msg=str(names))
+    assert all((a == b).all() for a, b in zip(randomised(()).get_weights(), model.get_weights()))
+
+
+def test_the_oracle_maps_equal_the_explainers():
+    model = digits_cnn("max")
+    x = np.random.default_rng(0).uniform(size=(4, 8, 8, 1)).astype(np.float32)
+    y = np.arange(4)
+    found, expected = adebayo2018.oracle_maps(model, x, y), maps(model, x, y)
+    for rule in RULES:
+        assert_maps_close(expected[rule], found[rule], "float32", rule)
