@@ -11,6 +11,8 @@ Subcommands::
                           [--rule RULE] [--out DIR]
     refdeconv vectors export DIR
     refdeconv vectors check DIR MAPS.npz [--rule RULE] [--out DIR]
+    refdeconv project --model FILE.keras --inputs X.npy --layer NAME [--features 0,3,7] [--top-k K] [--rule RULE]
+                      [--unsafe] --out DIR
     refdeconv reproduce --out DIR [--quick] [--study KEY ...]
 
 ``audit`` and ``vectors check`` print a table (progress on stderr), write
@@ -32,7 +34,7 @@ import os
 import sys
 import warnings
 
-from . import commands, maps, reproduce, torch_audit
+from . import commands, maps, project, reproduce, torch_audit
 from .reporting import add_report_options as _add_report_options
 from .reporting import finish as _finish
 
@@ -164,7 +166,8 @@ def _vectors(args) -> int:
 
 
 #: Functions adding subcommand parsers (each with ``set_defaults(run=handler)``).
-PARSERS = (_audit_parser, _vectors_parser, commands.add_parsers, torch_audit.add_parser, reproduce.add_parser)
+PARSERS = (_audit_parser, _vectors_parser, commands.add_parsers, torch_audit.add_parser, reproduce.add_parser,
+           project.add_parser)
 
 
 class _Parser(argparse.ArgumentParser):
