@@ -103,7 +103,8 @@ def test_bad_files_exit_2(files, capsys):
         "--out: ": ["--inputs", str(paths["x"]), "--out", str(paths["folder"] / "a file")],
     }
     for message, args in cases.items():
-        argv = ["project", "--model", str(paths["model"]), "--layer", "conv", "--out", str(paths["folder"] / "b"), *args]
+        argv = ["project", "--model", str(paths["model"]), "--layer", "conv", "--out", str(paths["folder"] / "b"),
+                *args]
         assert app.main(argv) == 2, message
         err = capsys.readouterr().err
         assert err.startswith(f"refdeconv project: error: {message}") and err.count("\n") == 1, err
