@@ -31,10 +31,10 @@ def _flat(a: np.ndarray, signed: bool) -> np.ndarray:
     return (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
 
 
-def plot_projections(projections, path=None, max_features: int = 8, crop: bool = True):
+def plot_projections(projections, path=None, features=None, max_features: int = 8, crop: bool = True):
     """Draw feature projections in the paper's layout.
 
-    One block per feature (at most ``max_features``, the first ones), stacked: on the left its
+    One block per feature (``features``, else the first ``max_features``), stacked: on the left its
     ``k`` projections on a grid of ``ceil(sqrt(k))`` columns (3 x 3 for the top 9), on the right
     the grid of the input patches they came from, in the same order (strongest first).
 
@@ -44,8 +44,10 @@ def plot_projections(projections, path=None, max_features: int = 8, crop: bool =
         What :func:`refdeconv.project` returned.
     path : str or path-like, optional
         Where to save the figure (PNG).
+    features : sequence of int, optional
+        The channels to draw, in this order, each one of ``projections.features``.
     max_features : int
-        How many features to draw.
+        Without ``features``: how many of the first features to draw.
     crop : bool
         Show projections cropped to their patch, as in the paper (else the whole map).
 
@@ -57,6 +59,8 @@ def plot_projections(projections, path=None, max_features: int = 8, crop: bool =
     ------
     ImportError
         matplotlib is not installed.
+    ValueError
+        A channel of ``features`` that ``projections`` does not hold.
 
     Notes
     -----
@@ -71,9 +75,16 @@ def plot_projections(projections, path=None, max_features: int = 8, crop: bool =
     .. [1] Zeiler, M. D. & Fergus, R. "Visualizing and Understanding Convolutional Networks",
        ECCV 2014, arXiv:1311.2901, Fig. 2.
     """
-    plt = _pyplot()
     p = projections
-    f = min(len(p.features), max_features)
+    held = [int(c) for c in p.features]
+    if features is not None and not set(int(c) for c in features) <= set(held):
+        raise ValueError(f"features: the projections hold channels {held}, got {list(features)}")
+    if features is None:
+        rows_of = list(range(min(len(held), max_features)))
+    else:
+        rows_of = [held.index(int(c)) for c in features]
+    plt = _pyplot()
+    f = len(rows_of)
     k = p.samples.shape[1]
     cols = math.ceil(math.sqrt(k))
     rows = math.ceil(k / cols)
@@ -84,9 +95,9 @@ def plot_projections(projections, path=None, max_features: int = 8, crop: bool =
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_axis_off()
-    for i in range(f):
+    for block, i in enumerate(rows_of):
         for j in range(k):
-            r, c = i * rows + j // cols, j % cols
+            r, c = block * rows + j // cols, j % cols
             where = tuple(slice(int(a), int(b)) for a, b in p.patches[i, j]) if crop else ()
             shown, patch = p.maps[i, j][where], p.patch(i, j)
             left, right = axes[r, c], axes[r, cols + 1 + c]
@@ -105,7 +116,7 @@ def plot_projections(projections, path=None, max_features: int = 8, crop: bool =
                 left.set_ylabel(f"feature {int(p.features[i])}", fontsize=8)
     axes[0, 0].set_title(f"{p.rule} projections", fontsize=9, loc="left")
     axes[0, cols + 1].set_title("input patches", fontsize=9, loc="left")
-    fig.suptitle(f"layer {p.layer!r}: top {k} activations" + (f" (first {f} features)" if f < len(p.features) else ""),
+    fig.suptitle(f"layer {p.layer!r}: top {k} activations" + (f" ({f} of {len(held)} features)" if f < len(held) else ""),
                  fontsize=10)
     fig.tight_layout()
     if path is not None:

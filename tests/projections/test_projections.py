@@ -183,3 +183,18 @@ def test_bad_arguments_are_named(name):
         warnings.simplefilter("ignore")
         with pytest.raises(error, match=f"^{message}"):
             project(**kwargs)
+
+
+def test_figure_in_the_papers_layout(tmp_path):
+    pytest.importorskip("matplotlib")
+    from refdeconv.projections.figure import plot_projections
+
+    image = projected(nets.image_net(), _x((10, 10, 2)), "conv2", features=[0, 3, 4], top_k=4)
+    fig = plot_projections(image, tmp_path / "image.png", features=[4, 0])
+    assert (tmp_path / "image.png").stat().st_size > 0
+    assert len([ax for ax in fig.axes if ax.images]) == 2 * 2 * 4  # 2 features x 4 units x (projection, patch)
+    sequence = projected(nets.sequence_net(), _x((24, 3)), "conv2", features=[1], top_k=3)
+    fig = plot_projections(sequence, max_features=1)
+    assert len([ax for ax in fig.axes if ax.lines]) == 2 * 3
+    with pytest.raises(ValueError, match="^features: the projections hold channels"):
+        plot_projections(image, features=[1])
