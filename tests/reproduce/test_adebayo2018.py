@@ -4,8 +4,6 @@ identical: similarity 1), the re-initialised weights equal to :func:`reinitializ
 equal to the explainers', and that each check's verdict is computed from the measured numbers as its claim
 states. Whether the claim held is reported, not asserted."""
 
-import json
-
 import numpy as np
 import pytest
 
@@ -20,16 +18,10 @@ from refdeconv.testing import assert_maps_close  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def entry(tmp_path_factory):
-    """``(folder, entry)``: the study run alone in quick mode, its entry read back from results.json."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from refdeconv.reproduce import run
-
-    out = tmp_path_factory.mktemp(adebayo2018.KEY)
-    run(out, quick=True, studies=[adebayo2018.KEY])
-    return out, json.loads((out / "results.json").read_text())[adebayo2018.KEY]
+def entry(quick_run):
+    """``(folder, entry)``: the study's entry in the session's quick run of every study
+    (``tests/reproduce/conftest.py``), read back from its results.json."""
+    return quick_run[0], quick_run[1][adebayo2018.KEY]
 
 
 def test_the_entry_has_the_framework_fields(entry):

@@ -5,7 +5,6 @@ intermediate layer from the oracle on a net's tail equal to refdeconv's explaine
 each check's verdict is computed from the measured numbers as its claim states. Whether the inexact claims
 held is reported, not asserted."""
 
-import json
 
 import numpy as np
 import pytest
@@ -21,16 +20,10 @@ from refdeconv.testing import assert_maps_close, tolerance  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def entry(tmp_path_factory):
-    """``(folder, entry)``: the study run alone in quick mode, its entry read back from results.json."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from refdeconv.reproduce import run
-
-    out = tmp_path_factory.mktemp(sixt2020.KEY)
-    run(out, quick=True, studies=[sixt2020.KEY])
-    return out, json.loads((out / "results.json").read_text())[sixt2020.KEY]
+def entry(quick_run):
+    """``(folder, entry)``: the study's entry in the session's quick run of every study
+    (``tests/reproduce/conftest.py``), read back from its results.json."""
+    return quick_run[0], quick_run[1][sixt2020.KEY]
 
 
 def test_the_entry_has_the_framework_fields(entry):
