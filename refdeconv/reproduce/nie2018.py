@@ -137,7 +137,8 @@ def run(context) -> dict:
             deconvnet_between_classes=mean["deconvnet"], deconvnet_between_inputs=base["deconvnet"],
             guided_between_classes=mean["guided"], guided_between_inputs=base["guided"]))
 
-    why = _why(measured, checks)
+    convolutions = sum(type(layer).__name__ == "Conv2D" for layer in net.layers)
+    why = _why(measured, checks, convolutions)
     accuracies = ", ".join(f"{s} {measured[s]['accuracy']:.1%}" for s in SETTINGS)
     setting = (f"The digits CNN with max-pooling (8 x 8 scikit-learn digits), seed {context.seed}: trained for "
                f"{measured['trained']['epochs']} epochs, at its initialisation (random), and trained for "
@@ -149,7 +150,7 @@ def run(context) -> dict:
             "checks": checks, "why": why, "figure": _figure(context, x[0, ..., 0], examples, measured)}
 
 
-def _why(measured, checks) -> str:
+def _why(measured, checks, convolutions) -> str:
     failed = [c for c in checks if not c["held"]]
     if not failed:
         return ""
@@ -157,8 +158,8 @@ def _why(measured, checks) -> str:
     for c in failed:
         numbers = ", ".join(f"{k} {v:.3f}" for k, v in c["measured"].items())
         parts.append(f"not held: {c['claim']} (mean cosines: {numbers})")
-    return ("; ".join(parts) + ". On 8 x 8 digits with two pooling stages the net is shallow (three "
-            "convolutions), and Nie et al.'s argument makes class insensitivity grow with depth.")
+    return ("; ".join(parts) + f". The digits CNN is shallow ({convolutions} convolutions, 13 in VGG16), and Nie "
+            "et al.'s argument makes class insensitivity grow with depth.")
 
 
 def _figure(context, image, examples, measured):
