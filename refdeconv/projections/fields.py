@@ -16,7 +16,7 @@ L = keras.layers
 POINTWISE = tuple(getattr(L, name) for name in (
     "InputLayer", "Activation", "ReLU", "LeakyReLU", "PReLU", "ELU", "BatchNormalization", "Dropout",
     "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise", "GaussianDropout", "AlphaDropout",
-    "ActivityRegularization", "Dense", "EinsumDense", "Rescaling", "Identity", "Add", "Subtract", "Multiply",
+    "ActivityRegularization", "Dense", "Rescaling", "Identity", "Add", "Subtract", "Multiply",
     "Average", "Maximum", "Minimum") if hasattr(L, name))
 _CONVS = (L.Conv1D, L.Conv2D, L.Conv3D, L.DepthwiseConv1D, L.DepthwiseConv2D, L.SeparableConv1D, L.SeparableConv2D)
 _POOLS = (L.MaxPooling1D, L.MaxPooling2D, L.MaxPooling3D, L.AveragePooling1D, L.AveragePooling2D, L.AveragePooling3D)
@@ -34,7 +34,7 @@ class NotUnderstood(Exception):
     """A layer on the path whose spatial wiring the arithmetic does not know; the message says which."""
 
 
-def patches(model, tensor, positions: np.ndarray) -> tuple[np.ndarray, str | None]:
+def patches(model, tensor, positions: np.ndarray, extent=None) -> tuple[np.ndarray, str | None]:
     """The patch of input pixels each unit of ``tensor`` can depend on.
 
     Parameters
@@ -45,6 +45,9 @@ def patches(model, tensor, positions: np.ndarray) -> tuple[np.ndarray, str | Non
         A symbolic output in ``model``'s graph, of shape ``(N, *spatial, C)`` (channels last).
     positions : numpy.ndarray of int
         ``(U, S)``: the spatial index of each unit (``S = len(spatial)``).
+    extent : tuple of int, optional
+        The input's spatial shape, where the model's input leaves it open (``None`` axes): the
+        whole input, where the arithmetic cannot go (it needs every extent on the way).
 
     Returns
     -------
@@ -80,12 +83,11 @@ def patches(model, tensor, positions: np.ndarray) -> tuple[np.ndarray, str | Non
     """
     positions = np.asarray(positions, np.int64)
     source = model.inputs[0]
-    whole = np.array([[0, int(n) if n is not None else -1] for n in source.shape[1:-1]], np.int64)
+    extent = tuple(source.shape[1:-1]) if extent is None else tuple(extent)
+    whole = np.array([[0, int(n)] for n in extent], np.int64)
     try:
         lo, hi = _back(tensor, positions.copy(), positions.copy(), source)
     except (NotUnderstood, AttributeError) as err:  # AttributeError: a graph not written as Keras 3's (tf-keras)
-        if (whole[:, 1] < 0).any():
-            raise ValueError("inputs: the model's input has a spatial extent unknown before the data") from None
         note = str(err) if isinstance(err, NotUnderstood) else f"its graph could not be read ({err})"
         return np.broadcast_to(whole, (len(positions), *whole.shape)).copy(), note
     empty = (lo > hi).any(axis=1, keepdims=True)

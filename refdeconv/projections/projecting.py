@@ -119,7 +119,7 @@ def project(model, inputs, layer, features=None, top_k: int = 9, rule: str = "de
                          f"inputs (output shape {activations.shape}), got {top_k}")
     samples, positions, values = top_units(activations, chosen, top_k)
     flat = positions.reshape(-1, positions.shape[-1])
-    bounds, note = fields.patches(model, tensor, flat)
+    bounds, note = fields.patches(model, tensor, flat, x.shape[1:-1])
     if note:
         warnings.warn(f"project: the receptive field is taken as the whole input: {note}", UserWarning, stacklevel=2)
     maps = _maps(EXPLAINERS[rule](model, output_layer=layer, batch_size=batch_size), x, samples.reshape(-1), flat,

@@ -84,6 +84,12 @@ def field_net(name: str):
     """``(positive-kernel model, the layer whose receptive fields are checked)`` for a name of :data:`FIELD_NETS`."""
     if name == "residual (Functional)":
         return residual_net(7, positive=True), "top"
+    if name == "nested Sequential":
+        inner = keras.Sequential([keras.Input((9, 9, 1), dtype=F64), L.Conv2D(2, 3, strides=2, padding="same",
+                                  dtype=F64), L.MaxPooling2D(2, strides=1, dtype=F64)], name="inner")
+        inp = keras.Input((9, 9, 1), dtype=F64)
+        out = L.Conv2D(2, 2, dtype=F64, name="out")(inner(L.Activation("relu", dtype=F64)(inp)))
+        return seeded(keras.Model(inp, out), 8, positive=True), "out"
     c2, c1 = (lambda *a, **k: L.Conv2D(*a, dtype=F64, **k)), (lambda *a, **k: L.Conv1D(*a, dtype=F64, **k))
     layers, shape = {
         "valid": lambda: ([c2(2, 3), c2(2, 3, name="out")], (9, 9, 1)),
@@ -105,6 +111,6 @@ def field_net(name: str):
 
 
 #: The receptive-field cases: valid, same (odd and even extents), strided, dilated, pooled, padded,
-#: cropped and upsampled, causal 1-D, and a Functional residual block.
+#: cropped and upsampled, causal 1-D, a Functional residual block, a nested Sequential model.
 FIELD_NETS = ("valid", "same, strided, odd", "same, strided, even", "dilated", "pooled", "padded, cropped, upsampled",
-              "causal 1-D", "residual (Functional)")
+              "causal 1-D", "residual (Functional)", "nested Sequential")

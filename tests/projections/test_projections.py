@@ -106,6 +106,13 @@ def test_an_unknown_layer_gives_the_whole_input_and_says_so():
     np.testing.assert_array_equal(p.patches, np.broadcast_to([[0, 8], [0, 8]], p.patches.shape))
 
 
+def test_inputs_of_any_extent_give_the_whole_input():
+    model = keras.Sequential([keras.Input((None, None, 1)), L.Conv2D(2, 3, activation="relu", name="conv")])
+    with pytest.warns(UserWarning, match="whole input.*unknown before the data"):
+        p = project(model, _x((7, 6, 1)).astype(np.float32), "conv", top_k=2)
+    np.testing.assert_array_equal(p.patches, np.broadcast_to([[0, 7], [0, 6]], p.patches.shape))
+
+
 def test_model_and_inputs_unchanged():
     model, x = nets.residual_net(), _x((9, 9, 2))
     weights, before = [w.copy() for w in model.get_weights()], x.copy()
