@@ -10,7 +10,7 @@ import tensorflow as tf
 from ..explainers import DeconvNet, Gradient, GuidedBackprop
 from ..explainers import inputs as io
 from ..explainers.models import cut, model_dtype
-from ..keras_model import is_graph_model, layer_output, library, resolve_layer
+from ..keras_model import is_built, is_graph_model, layer_output, library, resolve_layer
 from . import fields
 from .results import Projections
 from .selection import seeds, top_units
@@ -61,7 +61,7 @@ def project(model, inputs, layer, features=None, top_k: int = 9, rule: str = "de
         ``tf.data.Dataset``, a dict); ``layer`` is neither str nor int; ``features`` holds
         non-integers.
     ValueError
-        Naming the argument: a subclassed or several-input ``model``; ``inputs`` of the wrong shape
+        Naming the argument: a subclassed, unbuilt or several-input ``model``; ``inputs`` of the wrong shape
         or with NaN/Inf; no such ``layer``, a layer called several times, or an output without a
         time or spatial axis (e.g. ``Dense`` on ``(N, C)``); ``features`` empty, repeated or out of
         range; ``top_k`` below 1 or above the units per channel; an unknown ``rule``; a bad
@@ -102,6 +102,9 @@ def project(model, inputs, layer, features=None, top_k: int = 9, rule: str = "de
     if not is_graph_model(model):
         raise ValueError(f"model: {model.name!r} is subclassed ({type(model).__name__}): it has no graph to cut at "
                          "a layer; build it as a Functional or Sequential model")
+    if not is_built(model):
+        raise ValueError(f"model: {model.name!r} has not been built, so it has no graph to cut yet; give it an Input "
+                         "or call it once on data")
     if len(model.inputs) != 1:
         raise ValueError(f"model: {model.name!r} takes {len(model.inputs)} inputs; feature projections need a model "
                          "with one input")

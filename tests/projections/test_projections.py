@@ -174,6 +174,7 @@ BAD = {  # name -> (keyword arguments changed, exception, message start)
     "not a model": ({"model": object()}, TypeError, "model:"),
     "subclassed model": ({"model": "subclassed"}, ValueError, "model:"),
     "two inputs": ({"model": "two inputs"}, ValueError, "model: .* takes 2 inputs"),
+    "unbuilt model": ({"model": "unbuilt"}, ValueError, "model: .* has not been built"),
 }
 
 
@@ -186,6 +187,8 @@ def test_bad_arguments_are_named(name):
         kwargs["model"](np.zeros((1, 10, 10, 2)))
     elif kwargs["model"] == "two inputs":
         kwargs["model"] = _two_inputs()
+    elif kwargs["model"] == "unbuilt":
+        kwargs["model"] = keras.Sequential([L.Conv2D(2, 3, name="conv2")])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with pytest.raises(error, match=f"^{message}"):
