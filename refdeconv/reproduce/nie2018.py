@@ -4,7 +4,7 @@ Nie et al. explain why DeconvNet and Guided Backprop draw crisp, image-like maps
 with the class being explained, while the plain gradient's maps do change with it: the backward
 ReLU and the local connections make them recover the image, not explain the decision. They show it
 on a trained VGG-16 and on the same net with random or partly trained weights, so the behaviour is
-the architecture's, not the training's. :mod:`proofs.p10_class_sensitivity` measures it on random
+the architecture's, not the training's. ``proofs/p10_class_sensitivity.py`` measures it on random
 nets; here the same measure on the digits CNN (:func:`~refdeconv.reproduce.networks.digits_cnn`
 with max-pooling) in three weight settings that share one initialisation:
 

@@ -140,7 +140,8 @@ def run(context) -> dict:
     ]
     setting = (f"Scenes of {SIZE} x {SIZE} px with Gaussian noise (std 0.1) and shapes ({', '.join(SHAPES)}) at "
                f"uniformly random positions; a CNN ({measured['convolutions']} conv/ReLU, {measured['max_pools']} "
-               f"max-pools, global max-pool, multi-label head with sigmoid cross-entropy) trained on {n_train} scenes of 1-2 shapes for {epochs} epochs, "
+               f"max-pools, global max-pool, multi-label head with sigmoid cross-entropy) trained on {n_train} "
+               f"scenes of 1-2 shapes for {epochs} epochs, "
                f"per-label accuracy {accuracy:.1%} on {n_held_out} held-out scenes; the game on {n} held-out scenes "
                f"with two shapes of different classes ({len(image)} (scene, class) pairs); the point is the "
                f"maximum of the absolute map summed over channels; tolerance 15 px at 224 px scaled to "
@@ -173,7 +174,7 @@ def _why(checks, rates, other_rates, measured) -> str:
         parts.append(f"DeconvNet hits {rates['deconvnet']:.1%}, above the centre baseline's {c:.1%}: the shapes "
                      f"here lie at uniformly random positions, so pointing at the centre hits only {c:.1%} (on "
                      f"VOC07, where objects are photographed near the middle, it hits {PAPER['centre']} %); the "
-                     f"published shortfall of DeconvNet rests on that centre bias, absent at this scale")
+                     f"published comparison depends on that centre bias, absent here")
     if not checks[1]["held"]:
         below = ", ".join(f"{NAMES[r]} {rates[r]:.1%}" for r in RULES if rates[r] <= c)
         parts.append(f"not every rule beats the centre baseline's {c:.1%}: {below}")
