@@ -22,7 +22,7 @@ ALLOWED = {
     "explainers": {"keras_model"},
     "projections": {"explainers", "keras_model"},
     "conformance": {"explainers", "reference", "keras_model", "__init__"},
-    "reproduce": {"conformance", "explainers", "reference", "keras_model"},
+    "reproduce": {"conformance", "explainers", "reference", "keras_model", "testing"},
     "testing": {"conformance"},
     "cli": {"conformance", "explainers", "projections", "reference", "reproduce", "testing", "__init__"},
     "__init__": {"explainers", "projections", "reference", "testing"},
