@@ -19,16 +19,10 @@ STATS = ("between_classes", "between_inputs", "relative_distance")
 
 
 @pytest.fixture(scope="module")
-def entry(tmp_path_factory):
-    """``(folder, entry)``: the study run alone in quick mode, its entry read back from results.json."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from refdeconv.reproduce import run
-
-    out = tmp_path_factory.mktemp("nie2018")
-    run(out, quick=True, studies=[nie2018.KEY])
-    return out, json.loads((out / "results.json").read_text())[nie2018.KEY]
+def entry(quick_run):
+    """``(folder, entry)``: the study's entry in the session's quick run of every study
+    (``tests/reproduce/conftest.py``), read back from its results.json."""
+    return quick_run[0], quick_run[1][nie2018.KEY]
 
 
 def test_the_entry_has_the_framework_fields(entry):

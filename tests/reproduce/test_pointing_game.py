@@ -112,17 +112,10 @@ def test_rate_averages_over_classes():
 # -- the study ---------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def entry(tmp_path_factory):
-    """``(folder, entry)``: the study run alone in quick mode, its entry read back from results.json."""
-    pytest.importorskip("matplotlib", reason="the figures need matplotlib")
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from refdeconv.reproduce import run
-
-    out = tmp_path_factory.mktemp("pointing_game")
-    run(out, quick=True, studies=[game.KEY])
-    return out, json.loads((out / "results.json").read_text())[game.KEY]
+def entry(quick_run):
+    """``(folder, entry)``: the study's entry in the session's quick run of every study
+    (``tests/reproduce/conftest.py``), read back from its results.json."""
+    return quick_run[0], quick_run[1][game.KEY]
 
 
 def test_the_entry_has_the_framework_fields_and_a_png(entry):
