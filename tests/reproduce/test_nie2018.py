@@ -3,7 +3,6 @@ entry's structure, its figure, the measure (cosine and relative distance of maps
 check's verdict is computed from the measured numbers as its claim states. Whether the claim held
 is reported, not asserted."""
 
-import json
 
 import numpy as np
 import pytest

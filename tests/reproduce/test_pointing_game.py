@@ -10,7 +10,6 @@
   reported, not asserted).
 """
 
-import json
 
 import numpy as np
 import pytest
