@@ -5,10 +5,6 @@ Covers: end to end on a tiny saved ``.keras`` model, the files written (``projec
 ``refdeconv.project``; every bad argument exits 2 with one line naming the option, no traceback.
 """
 
-import os
-import subprocess
-import sys
-
 import keras
 import numpy as np
 import pytest
@@ -33,15 +29,13 @@ def files(tmp_path_factory):
     return paths, model, x
 
 
-def test_cli_writes_the_api_projections(files):
+def test_cli_writes_the_api_projections(files, capsys):
     paths, model, x = files
     out = paths["folder"] / "out"
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    run = subprocess.run([sys.executable, "-m", "refdeconv", "project", "--model", str(paths["model"]), "--inputs",
-                          str(paths["x"]), "--layer", "conv", "--features", "0,3", "--top-k", "4", "--rule", "guided",
-                          "--out", str(out)], capture_output=True, text=True, env=env)
-    assert run.returncode == 0, run.stderr
-    assert "layer 'conv', rule guided: top 4 activations of 2 feature(s) over 6 inputs" in run.stdout
+    assert app.main(["project", "--model", str(paths["model"]), "--inputs", str(paths["x"]), "--layer", "conv",
+                     "--features", "0,3", "--top-k", "4", "--rule", "guided", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "layer 'conv', rule guided: top 4 activations of 2 feature(s) over 6 inputs" in printed
     saved = Projections.load(out / "projections.npz")
     expected = project(keras.models.load_model(paths["model"]), x, "conv", [0, 3], 4, "guided")
     for name in ("features", "samples", "positions", "patches"):
@@ -51,7 +45,7 @@ def test_cli_writes_the_api_projections(files):
     assert_maps_close(saved.maps.reshape(8, -1), expected.maps.reshape(8, -1), "float32", "refdeconv project vs API")
     assert (saved.layer, saved.rule, saved.field_note) == ("conv", "guided", None)
     pytest.importorskip("matplotlib")
-    assert (out / "projections.png").stat().st_size > 0 and "projections.png" in run.stdout
+    assert (out / "projections.png").stat().st_size > 0 and "projections.png" in printed
 
 
 def test_default_features_by_index_in_process(files, capsys):

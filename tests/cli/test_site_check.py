@@ -24,7 +24,8 @@ def _site(tmp_path: Path) -> Path:
         path.write_text(f'<p><img alt="x" src="{up}figures/a.png"></p>')
     (tmp_path / "tutorial").mkdir()
     (tmp_path / "tutorial" / "index.html").write_text(
-        "DeconvNet equals the reference within 0.0001 ... does not implement the deconvnet rule on model")
+        "DeconvNet equals the reference within 0.0001 ... does not implement the deconvnet rule on model ... "
+        "the top projection of feature 3 equals the reference's map of its one-hot seed")
     return tmp_path
 
 
