@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 
 from .commands import UsageError
 
@@ -23,7 +24,8 @@ def add_parser(subparsers) -> None:
                               description="Train small networks on shipped data (scikit-learn's digits, generated "
                                           "shapes) and measure published claims about DeconvNet, Guided Backprop "
                                           "and the gradient; write results.json and one figure per study.")
-    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="output folder (created); its results.json holds the studies of this run")
     p.add_argument("--quick", action="store_true", help="fewer samples and epochs (the test suite's mode)")
     p.add_argument("--study", action="append", metavar="KEY",
                    help="run only this study (repeatable; default: all)")
@@ -38,6 +40,13 @@ def run(args) -> int:
     for key in args.study or ():
         if key not in reproduce.STUDIES:
             raise UsageError(f"--study: unknown study {key!r}; expected one of {', '.join(reproduce.STUDIES)}")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out: {out} exists and is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UsageError(f"--out: cannot create the folder {out}: {err.strerror or err}") from None
     try:
         import matplotlib
 

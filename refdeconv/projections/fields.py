@@ -88,7 +88,8 @@ def patches(model, tensor, positions: np.ndarray, extent=None) -> tuple[np.ndarr
     try:
         lo, hi = _back(tensor, positions.copy(), positions.copy(), source)
     except (NotUnderstood, AttributeError) as err:  # AttributeError: a graph not written as Keras 3's (tf-keras)
-        note = str(err) if isinstance(err, NotUnderstood) else f"its graph could not be read ({err})"
+        note = str(err) if isinstance(err, NotUnderstood) else (
+            "the receptive-field arithmetic reads Keras 3 graphs; this model's graph is not one (a tf-keras model?)")
         return np.broadcast_to(whole, (len(positions), *whole.shape)).copy(), note
     empty = (lo > hi).any(axis=1, keepdims=True)
     return np.where(empty[..., None], 0, np.stack([lo, hi + 1], axis=-1)), None

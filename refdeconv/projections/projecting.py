@@ -113,7 +113,7 @@ def project(model, inputs, layer, features=None, top_k: int = 9, rule: str = "de
     channels = int(tensor.shape[-1])
     chosen = _features(features, channels, found.name)
     if len(x) == 0:
-        raise ValueError("top_k: inputs has no sample, so there is no activation to rank")
+        raise ValueError("inputs: no sample (N = 0), so there is no activation to rank")
     dtype = model_dtype(model)
     activations = _forward(cut(model, layer), x, dtype, batch_size)
     units = int(np.prod(activations.shape[:-1]))
@@ -156,6 +156,8 @@ def _inputs(inputs, model) -> np.ndarray:
 
 def _layer(model, layer):
     """``(the layer, its symbolic output)``; errors name ``layer``."""
+    if layer is None:  # None means "the whole model" for output_layer; a projection needs a layer
+        raise TypeError("layer: expected a layer name (str) or an index (int), got None")
     try:
         found = resolve_layer(model, layer)
         tensor = layer_output(model, layer)
@@ -173,6 +175,8 @@ def _features(features, channels: int, name: str) -> np.ndarray:
     if features is None:
         return np.arange(channels, dtype=np.int64)
     given = np.atleast_1d(np.asarray(features))
+    if given.size == 0:
+        raise ValueError(f"features: expected a non-empty sequence of channel indices, got {features!r}")
     if given.dtype.kind not in "iu" or given.dtype == bool:
         raise TypeError(f"features: expected channel indices (ints), got {features!r}")
     if given.ndim != 1 or not len(given):

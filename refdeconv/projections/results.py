@@ -7,7 +7,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 
-@dataclass
+@dataclass(eq=False)  # arrays: equality is identity (a field-wise == of arrays is ambiguous)
 class Projections:
     """The top-``k`` activations of ``F`` feature maps of one layer, each projected to the input.
 

@@ -54,7 +54,8 @@ CITATION = ("J. Adebayo, J. Gilmer, M. Muelly, I. Goodfellow, M. Hardt, B. Kim (
             "\"Sanity Checks for Saliency Maps\", NeurIPS 2018")
 CLAIM = ("The gradient's maps change markedly when the model's weights are randomised (top layer down) "
          "or the net is trained on permuted labels; Guided Backprop's maps stay nearly the same until the "
-         "lowest layers are randomised and barely change with permuted labels. DeconvNet (not in the paper; "
+         "lowest layers are randomised and change less than the gradient's with permuted labels. "
+         "DeconvNet (not in the paper; "
          "predicted by Nie et al. 2018 and Sixt et al. 2020) behaves like Guided Backprop.")
 ORIGINAL = ("Inception v3 on ImageNet (cascading and independent randomisation of its blocks, rank "
             "correlation and SSIM over ImageNet validation images), and a CNN and MLP on MNIST trained on "
@@ -160,7 +161,8 @@ def run(context) -> dict:
 
     checks = [drops("gradient"), above_gradient("guided"), drops("guided"), above_gradient("deconvnet"),
               data_above_gradient("guided"), data_above_gradient("deconvnet")]
-    why = "; ".join(f"not held: {c['claim']} (measured {_numbers(c['measured'])})" for c in checks if not c["held"])
+    why = "; ".join(f"this check did not hold: {c['claim']} (measured {_numbers(c['measured'])})"
+                    for c in checks if not c["held"])
     if why:
         why = (f"At this scale ({n} digits, 8 x 8 pixels, a five-layer CNN of held-out accuracy {accuracy:.3f}) "
                f"{why}.")

@@ -13,7 +13,8 @@ With ``a_s = (1, 0)`` and ``a_d = (1, 1)``, ``w^T x = y`` forces ``w^T a_s = 1``
 input; with no ReLU, DeconvNet and Guided Backprop are the gradient (proposition 8); with a ReLU on
 the output, on inputs where it is active (``y > 0``) and a positive seed, all three still pass ``w``.
 The linear pattern estimator ``a = cov(x, ŷ) / var(ŷ)`` (Kindermans et al. 2018, eq. 4) recovers
-``a_s``, because ``cov(d, y) = 0``.
+``a_s``, because ``cov(d, y) = 0``; with a ReLU on the output it is estimated on the samples where the
+ReLU is active (their ``a_+``), which recovers ``a_s`` too.
 """
 
 from __future__ import annotations
@@ -71,8 +72,8 @@ def run(context) -> dict:
         model, w = fitted(x, y, relu)
         probe = x[y > 0] if relu else x  # the ReLU passes a signal only where it is active
         found = maps(model, probe, np.ones((len(probe), 1)))
-        estimate = x.astype(np.float64) @ w  # the linear neuron's output ŷ, before any ReLU (up to its bias)
-        pattern = np.cov(np.c_[x, estimate].T)[:2, 2] / np.var(estimate, ddof=1)
+        estimate = probe.astype(np.float64) @ w  # the linear neuron's output ŷ (up to its bias), before the ReLU
+        pattern = np.cov(np.c_[probe, estimate].T)[:2, 2] / np.var(estimate, ddof=1)  # with a ReLU: its active part
         entry = {"w": w, "cos_w_signal": float(cosine(w, SIGNAL)[0]), "cos_w_distractor": float(cosine(w, DISTRACTOR)[0]),
                  "pattern": pattern, "cos_pattern_signal": float(cosine(pattern, SIGNAL)[0]), "samples": len(probe)}
         for rule in RULES:

@@ -126,17 +126,16 @@ def run(context) -> dict:
                                for k, v in hit.items()},
         "paper_voc07_vgg16_percent": PAPER, **_channels(model)}
 
-    c, d, g = rates["centre"], rates["deconvnet"], rates["gradient"]
-    checks = [
+    c, d, g, b = rates["centre"], rates["deconvnet"], rates["gradient"], rates["guided"]
+    checks = [  # the claim's three parts, in TorchRay's numbers; where the other object is pointed at is reported
         check("DeconvNet's hit rate is not above the centre baseline's (TorchRay's VOC07 finding: "
               f"{PAPER['deconvnet']} % against {PAPER['centre']} %)", d <= c, deconvnet=d, centre=c),
-        check("Each rule's hit rate is above the centre baseline's", all(rates[r] > c for r in RULES),
-              centre=c, **{r: rates[r] for r in RULES}),
-        check("DeconvNet's hit rate is lower than the gradient's on two-object scenes (class insensitivity)",
-              d < g, deconvnet=d, gradient=g),
-        check("DeconvNet's map points at the other object more often than the gradient's (class insensitivity)",
-              other_rates["deconvnet"] > other_rates["gradient"],
-              deconvnet=other_rates["deconvnet"], gradient=other_rates["gradient"]),
+        check("The gradient's and Guided Backprop's hit rates are above the centre baseline's (TorchRay's VOC07: "
+              f"{PAPER['gradient']} % and {PAPER['guided']} % against {PAPER['centre']} %)", g > c and b > c,
+              gradient=g, guided=b, centre=c),
+        check("DeconvNet's hit rate is below the gradient's and Guided Backprop's (TorchRay's VOC07: "
+              f"{PAPER['deconvnet']} % against {PAPER['gradient']} % and {PAPER['guided']} %)", d < g and d < b,
+              deconvnet=d, gradient=g, guided=b),
     ]
     setting = (f"Scenes of {SIZE} x {SIZE} px with Gaussian noise (std 0.1) and shapes ({', '.join(SHAPES)}) at "
                f"uniformly random positions; a CNN ({measured['convolutions']} conv/ReLU, {measured['max_pools']} "
@@ -176,16 +175,14 @@ def _why(checks, rates, other_rates, measured) -> str:
                      f"VOC07, where objects are photographed near the middle, it hits {PAPER['centre']} %); the "
                      f"published comparison depends on that centre bias, absent here")
     if not checks[1]["held"]:
-        below = ", ".join(f"{NAMES[r]} {rates[r]:.1%}" for r in RULES if rates[r] <= c)
-        parts.append(f"not every rule beats the centre baseline's {c:.1%}: {below}")
+        below = ", ".join(f"{NAMES[r]} {rates[r]:.1%}" for r in ("gradient", "guided") if rates[r] <= c)
+        parts.append(f"not both the gradient and Guided Backprop beat the centre baseline's {c:.1%}: {below}")
     if not checks[2]["held"]:
-        parts.append(f"DeconvNet hits {rates['deconvnet']:.1%}, not below the gradient's {rates['gradient']:.1%}")
-    if not checks[3]["held"]:
-        parts.append(f"DeconvNet points at the other object in {other_rates['deconvnet']:.1%} of pairs, not more "
-                     f"often than the gradient ({other_rates['gradient']:.1%})")
-    if not (checks[2]["held"] and checks[3]["held"]):
         counts = ", ".join(f"{k} {v}" for k, v in measured["positive_channels"].items())
-        parts.append(f"the class survives in this shallow net: of the {measured['pooled_channels']} channels under "
+        parts.append(f"DeconvNet hits {rates['deconvnet']:.1%}, not below both the gradient's "
+                     f"{rates['gradient']:.1%} and Guided Backprop's {rates['guided']:.1%}, and points at the other "
+                     f"object in {other_rates['deconvnet']:.1%} of pairs (the gradient {other_rates['gradient']:.1%}): "
+                     f"the class survives in this shallow net: of the {measured['pooled_channels']} channels under "
                      f"the global max-pool each class's logit weighs positively {counts}, two classes share "
                      f"{measured['positive_channel_jaccard']:.0%} of them on average (Jaccard), and DeconvNet's first "
                      f"backward ReLU keeps only the asked class's positive channels, each sent to its one maximum; "

@@ -195,10 +195,16 @@ def run(context) -> dict:
                      "gradient's, on both trained nets", all(a > g for a, g in pairs.values()),
                      **{f"{net} [{rule}, gradient]": p for net, p in pairs.items()})
 
+    def rises(rule):  # the claim's "layer by layer": every step down, not only the two ends
+        means = {net: per_level[net][rule]["mean"] for net in NETS}
+        return check(f"{NAMES[rule]}: the class cosine rises at every layer from {LEVELS[-1]} down to the input "
+                     "(monotone), on all four nets", all(all(a > b for a, b in zip(v, v[1:])) for v in means.values()),
+                     **{f"{net} [{', '.join(LEVELS)}]": v for net, v in means.items()})
+
     checks = [converges("guided"), converges("deconvnet"), above, prop5, prop6, independent("guided"),
-              independent("deconvnet")]
+              independent("deconvnet"), rises("guided"), rises("deconvnet")]
     failed = [c for c in checks if not c["held"]]
-    why = "; ".join(f"not held: {c['claim']} (measured {_numbers(c['measured'])})" for c in failed)
+    why = "; ".join(f"this check did not hold: {c['claim']} (measured {_numbers(c['measured'])})" for c in failed)
     if why:
         why = f"At this scale ({n} digits, a five-layer CNN on 8 x 8 images: four ReLU layers to converge over) {why}."
     accuracy = ", ".join(f"{pool} pooling {acc:.3f}" for pool, (_, acc) in trained.items())

@@ -33,3 +33,12 @@ def test_a_missing_extra_says_how_to_install_it(tmp_path, monkeypatch, capsys):
     assert main(["reproduce", "--out", str(tmp_path), "--quick", "--study", "kindermans2017"]) == 2
     err = capsys.readouterr().err
     assert 'needs sklearn for its digits dataset' in err and 'pip install "refdeconv[reproduce]"' in err
+
+
+def test_an_out_that_is_a_file_or_cannot_be_made_is_named(tmp_path, capsys):
+    (tmp_path / "file.txt").write_text("x")
+    assert main(["reproduce", "--out", str(tmp_path / "file.txt"), "--quick"]) == 2
+    assert capsys.readouterr().err.strip() == (f"refdeconv reproduce: error: --out: {tmp_path / 'file.txt'} exists "
+                                               "and is not a folder")
+    assert main(["reproduce", "--out", str(tmp_path / "file.txt" / "below"), "--quick"]) == 2
+    assert "--out: cannot create the folder" in capsys.readouterr().err

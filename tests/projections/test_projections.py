@@ -158,7 +158,7 @@ BAD = {  # name -> (keyword arguments changed, exception, message start)
     "feature out of range": ({"features": [0, 5]}, ValueError, r"features: layer 'conv2' has 5 channels"),
     "negative feature": ({"features": -1}, ValueError, "features:"),
     "float feature": ({"features": [0.5]}, TypeError, "features:"),
-    "no feature": ({"features": []}, TypeError, "features:"),
+    "no feature": ({"features": []}, ValueError, "features: expected a non-empty"),
     "repeated feature": ({"features": [1, 1]}, ValueError, "features: repeated"),
     "top_k zero": ({"top_k": 0}, ValueError, "top_k:"),
     "top_k too large": ({"top_k": 4 * 16 + 1}, ValueError, "top_k: must be at most the 64 units"),
@@ -167,7 +167,8 @@ BAD = {  # name -> (keyword arguments changed, exception, message start)
     "batch_size zero": ({"batch_size": 0}, ValueError, "batch_size:"),
     "inputs of the wrong shape": ({"inputs": np.zeros((2, 9, 9, 2))}, ValueError, "inputs:"),
     "inputs with NaN": ({"inputs": np.full((2, 10, 10, 2), np.nan)}, ValueError, "inputs: sample 0"),
-    "no inputs": ({"inputs": np.zeros((0, 10, 10, 2))}, ValueError, "top_k:"),
+    "no inputs": ({"inputs": np.zeros((0, 10, 10, 2))}, ValueError, r"inputs: no sample \(N = 0\)"),
+    "layer None": ({"layer": None}, TypeError, r"layer: expected a layer name \(str\) or an index \(int\), got None"),
     "a Dataset": ({"inputs": tf.data.Dataset.from_tensor_slices(np.zeros((2, 10, 10, 2)))}, TypeError, "inputs:"),
     "a dict of inputs": ({"inputs": {"x": np.zeros((2, 10, 10, 2))}}, TypeError, "inputs:"),
     "strings": ({"inputs": np.array([["a"]])}, TypeError, "inputs:"),
@@ -195,6 +196,13 @@ def test_bad_arguments_are_named(name):
             project(**kwargs)
 
 
+def test_projections_compare_by_identity():
+    """A field-wise ``==`` of arrays is ambiguous: two results compare as distinct objects, never raise."""
+    p = projected(nets.image_net(), _x((10, 10, 2)), "conv2", features=[0], top_k=2)
+    q = projected(nets.image_net(), _x((10, 10, 2)), "conv2", features=[0], top_k=2)
+    assert p == p and p != q and len({p, q}) == 2
+
+
 def test_figure_in_the_papers_layout(tmp_path):
     pytest.importorskip("matplotlib")
     from refdeconv.projections.figure import plot_projections
@@ -208,3 +216,29 @@ def test_figure_in_the_papers_layout(tmp_path):
     assert len([ax for ax in fig.axes if ax.lines]) == 2 * 3
     with pytest.raises(ValueError, match="^features: the projections hold channels"):
         plot_projections(image, features=[1])
+
+
+def test_tf_keras_models_get_right_maps_and_the_whole_input_as_patch():
+    """tf-keras (Keras 2) graphs are not read by the receptive-field arithmetic: the patch is the whole
+    input, with a warning that says so in words (not an internal error); units and maps are right."""
+    tf_keras = pytest.importorskip("tf_keras")
+    T = tf_keras.layers
+    model = tf_keras.Sequential([T.Conv2D(3, 3, activation="relu", input_shape=(8, 8, 2), name="conv", dtype="float64"),
+                                 T.MaxPooling2D(2, dtype="float64"), T.Flatten(dtype="float64"),
+                                 T.Dense(2, dtype="float64")])
+    model.set_weights([np.random.default_rng(i).normal(size=w.shape) for i, w in enumerate(model.get_weights())])
+    x = _x((8, 8, 2))
+    with pytest.warns(UserWarning, match="reads Keras 3 graphs; this model's graph is not one"):
+        p = project(model, x, "conv", features=[0], top_k=2)
+    np.testing.assert_array_equal(p.patches, np.broadcast_to([[0, 8], [0, 8]], p.patches.shape))
+    assert "tf-keras" in p.field_note
+    twin = keras.Sequential([keras.Input((8, 8, 2), dtype="float64"),
+                             L.Conv2D(3, 3, activation="relu", name="conv", dtype="float64"),
+                             L.MaxPooling2D(2, dtype="float64"), L.Flatten(dtype="float64"), L.Dense(2, dtype="float64")])
+    twin.set_weights(model.get_weights())  # the same net in Keras 3, which the reference reads
+    check_units(twin, x, "conv", [0], 2)
+    check_maps(twin, x, "conv", "deconvnet", [0], 2)
+    expected = projected(twin, x, "conv", features=[0], top_k=2)
+    for name in ("samples", "positions"):
+        np.testing.assert_array_equal(getattr(p, name), getattr(expected, name), err_msg=name)
+    refdeconv.testing.assert_maps_close(p.maps[0], expected.maps[0], "float64", "tf-keras projections vs Keras 3")

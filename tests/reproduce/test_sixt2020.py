@@ -92,6 +92,8 @@ def test_the_checks_are_computed_from_the_measured_numbers(entry):
                 all(inv[n]["max_scaled_difference"] > tol for n in ("max, trained", "max, random")),
                 all(later[n]["guided"]["mean"] > later[n]["gradient"]["mean"] for n in later),
                 all(later[n]["deconvnet"]["mean"] > later[n]["gradient"]["mean"] for n in later)]
+    means = {r: [m["class_cosine"][net][r]["mean"] for net in sixt2020.NETS] for r in ("guided", "deconvnet")}
+    expected += [all(all(a > b for a, b in zip(v, v[1:])) for v in means[r]) for r in ("guided", "deconvnet")]
     assert [c["held"] for c in checks] == expected
     assert checks[0]["measured"]["max, trained [input, logits]"] == [level("max, trained", "guided", 0),
                                                                      level("max, trained", "guided", -1)]
