@@ -6,6 +6,7 @@ matplotlib is an optional dependency (``pip install "refdeconv[plot]"``), import
 from __future__ import annotations
 
 import math
+import textwrap
 
 import numpy as np
 
@@ -84,41 +85,77 @@ def plot_projections(projections, path=None, features=None, max_features: int = 
     else:
         rows_of = [held.index(int(c)) for c in features]
     plt = _pyplot()
-    f = len(rows_of)
-    k = p.samples.shape[1]
+    f, k = len(rows_of), p.samples.shape[1]
     cols = math.ceil(math.sqrt(k))
     rows = math.ceil(k / cols)
     lines = p.positions.shape[-1] == 1
-    fig, axes = plt.subplots(f * rows, 2 * cols + 1, squeeze=False, gridspec_kw={
-        "width_ratios": [1] * cols + [0.25] + [1] * cols}, figsize=(1.3 * (2 * cols + 0.25), 1.3 * f * rows + 0.4))
-    for ax in axes.ravel():
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.set_axis_off()
+    # The layout in inches, so that no text overlaps for any k and any number of features: panel, gap
+    # between the halves, between columns, between rows (room for the label below each panel and, for
+    # lines, the time ticks), extra between features, left margin for "feature f".
+    P, GAP, W, H, BLOCK, LEFT = 1.3, 0.4, 0.12, (0.5 if lines else 0.32), 0.2, 0.5
+    half = cols * P + (cols - 1) * W
+    width = LEFT + 2 * half + GAP + 0.15
+    title = f"layer {p.layer!r}: top {k} activations" + (f" ({f} of {len(held)} features)" if f < len(held) else "")
+    title = textwrap.fill(title, max(20, int(width / 0.085)))
+    heads = (f"{p.rule}\nprojections" if cols == 1 else f"{p.rule} projections", "input patches")
+    top = 0.15 + 0.2 * (title.count("\n") + 1) + 0.15 + 0.16 * (heads[0].count("\n") + 1)
+    if lines:
+        note = "x: input time step; lines: the input's channels (legend); v: the unit's activation, #: its input"
+    else:
+        note = ("each projection scaled to its own max |value| (red positive, blue negative, white 0); "
+                "v: the unit's activation, #: its input")
+    note = textwrap.fill(note, max(30, int(width / 0.06)))
+    bottom = 0.12 + 0.14 * (note.count("\n") + 1) + (0.3 if lines else 0.0)
+    grid = f * rows * P + (f * rows - 1) * H + (f - 1) * BLOCK + H
+    height = top + grid + bottom
+    fig = plt.figure(figsize=(width, height))
+
+    def box(x, y, w, h):  # inches from the left and from the top -> a figure-fraction rectangle
+        return [x / width, 1 - (y + h) / height, w / width, h / height]
+
+    fig.suptitle(title, fontsize=10, y=1 - 0.15 / height, va="top")
+    for x, head in zip((LEFT, LEFT + half + GAP), heads):
+        fig.text(x / width, 1 - (top - 0.06) / height, head, fontsize=9, ha="left", va="bottom")
+    handles = None
     for block, i in enumerate(rows_of):
+        y0 = top + block * (rows * (P + H) + BLOCK)
         for j in range(k):
-            r, c = block * rows + j // cols, j % cols
+            x, y = LEFT + (j % cols) * (P + W), y0 + (j // cols) * (P + H)
+            left, right = fig.add_axes(box(x, y, P, P)), fig.add_axes(box(x + half + GAP, y, P, P))
+            (start, stop), = p.patches[i, j] if lines else ((0, 0),)
             where = tuple(slice(int(a), int(b)) for a, b in p.patches[i, j]) if crop else ()
             shown, patch = p.maps[i, j][where], p.patch(i, j)
-            left, right = axes[r, c], axes[r, cols + 1 + c]
-            for ax in (left, right):
-                ax.set_axis_on()
             if lines:
-                left.plot(shown)
-                right.plot(patch)
+                shown_at = np.arange(start, stop) if crop else np.arange(len(shown))
+                handles = left.plot(shown_at, shown, lw=1)
+                right.plot(np.arange(start, stop), patch, lw=1)
+                for ax, at in ((left, shown_at), (right, np.arange(start, stop))):
+                    ax.set_xticks([int(at[0]), int(at[-1])] if len(at) > 1 else [int(at[0])])
+                    ax.set_yticks([])
+                    ax.tick_params(labelsize=6, length=2, pad=1)
             else:
                 panel = _flat(shown, signed=True)
                 limit = float(np.abs(panel).max()) or 1.0
                 left.imshow(panel, cmap="RdBu_r", vmin=-limit, vmax=limit)
                 image = _flat(patch, signed=False)
                 right.imshow(image, cmap=None if image.ndim == 3 else "gray")
+                for ax in (left, right):
+                    ax.set_xticks([])
+                    ax.set_yticks([])
+            left.set_xlabel(f"v={float(p.values[i, j]):.3g} · #{int(p.samples[i, j])}", fontsize=7, labelpad=2)
             if j == 0:
                 left.set_ylabel(f"feature {int(p.features[i])}", fontsize=8)
-    axes[0, 0].set_title(f"{p.rule} projections", fontsize=9, loc="left")
-    axes[0, cols + 1].set_title("input patches", fontsize=9, loc="left")
-    fig.suptitle(f"layer {p.layer!r}: top {k} activations" + (f" ({f} of {len(held)} features)" if f < len(held) else ""),
-                 fontsize=10)
-    fig.tight_layout()
+        if np.all(p.values[i] <= 0):  # a dead feature: its projections are blank; say why over its first row
+            dead = textwrap.fill(f"feature {int(p.features[i])}: no positive activation", max(12, int(half / 0.06)))
+            fig.text((LEFT + half / 2) / width, 1 - (y0 + P / 2) / height, dead, fontsize=8,
+                     ha="center", va="center", bbox={"facecolor": "white", "edgecolor": "0.5", "alpha": 0.9})
+    fig.text(LEFT / width, (bottom - 0.1) / height, note, fontsize=7, ha="left", va="top", color="0.25")
+    if lines and handles:
+        channels = len(handles)
+        labels = [f"channel {c}" for c in range(channels)]
+        fig.legend(handles[:10], labels[:10], loc="lower center", ncol=min(channels, 5), fontsize=7, frameon=False,
+                   bbox_to_anchor=(0.5, 0.0), title=None if channels <= 10 else f"first 10 of {channels} channels",
+                   title_fontsize=7, handlelength=1.5, columnspacing=1.0)
     if path is not None:
         fig.savefig(path, dpi=110)
     return fig
