@@ -257,7 +257,11 @@ def figure(measured: dict):
                        color=[colours[r] for r in RULES], alpha=1.0 if i == 0 else 0.55, edgecolor="black")
     axes[0, 2].set_xticks(range(len(RULES)), [NAMES[r] for r in RULES], fontsize=8)
     axes[0, 2].set_title("logits re-initialised:\ncosine of the map to the original", fontsize=10)
-    axes[0, 2].text(0.02, 0.02, "left bar: max, right: average", transform=axes[0, 2].transAxes, fontsize=7)
+    from matplotlib.patches import Patch  # which bar is which net: grey proxies, as colour stands for the rule
+    axes[0, 2].legend([Patch(facecolor="0.35" if i == 0 else "0.75", edgecolor="black")
+                       for i, _ in enumerate(measured["logits_randomised"])],
+                      [f"{net} net ({'left' if i == 0 else 'right'} bar)" for i, net in enumerate(measured["logits_randomised"])],
+                      fontsize=7, loc="best")
     inv = measured["deconvnet_between_inputs"]
     axes[1, 2].bar(range(len(inv)), [1 - inv[p]["min_cosine"] for p in inv], color="tab:green", edgecolor="black")
     axes[1, 2].set_yscale("symlog", linthresh=1e-12)
@@ -265,7 +269,7 @@ def figure(measured: dict):
     axes[1, 2].axhline(measured["tolerance"], color="black", ls="--", lw=0.8, label="float64 tolerance")
     axes[1, 2].set_xticks(range(len(inv)), [p.replace(", ", "\n") for p in inv], fontsize=8)
     axes[1, 2].set_title("DeconvNet maps between inputs:\n1 - smallest cosine (0: input-independent)", fontsize=10)
-    axes[1, 2].legend(fontsize=7)
+    axes[1, 2].legend(fontsize=7, loc="center right")
     fig.suptitle("Backward signals of different classes, layer by layer (digits CNN)", fontsize=11)
     fig.tight_layout()
     return fig
