@@ -101,8 +101,9 @@ def run(context) -> dict:
 def _figure(x, y, entry, directions):
     from matplotlib import pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(5.2, 4.6))
-    ax.scatter(x[:400, 0], x[:400, 1], c=y[:400], cmap="coolwarm", s=6, alpha=0.6)
+    fig, ax = plt.subplots(figsize=(6.0, 4.6))
+    points = ax.scatter(x[:400, 0], x[:400, 1], c=y[:400], cmap="coolwarm", s=6, alpha=0.6)
+    fig.colorbar(points, ax=ax, shrink=0.8, pad=0.03).set_label("point colour: the target y", fontsize=9)
     arrows = [("signal a_s", SIGNAL, "black", "-"), ("distractor a_d", DISTRACTOR, "grey", "-"),
               ("pattern a (estimated)", entry["pattern"], "green", "-")] + [
         (f"{NAMES[r]} map", directions[r], color, style)
