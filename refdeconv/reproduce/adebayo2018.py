@@ -204,22 +204,24 @@ def figure(measured: dict, x0, y0, along: list, steps: list):
         ax.axhline(0, color="grey", lw=0.5)
     axes[0].set_ylabel("similarity to the original maps")
     axes[0].legend(fontsize=8)
+    top.subplots_adjust(left=0.07, right=0.98, top=0.88, bottom=0.2, wspace=0.25)
     top.suptitle("Similarity to the original maps vs layers randomised (cascade, top down); squares: labels permuted",
                  fontsize=10)
-    rows = bottom.subplots(len(RULES) + 1, 1)
-    gap = np.full((8, 1), np.nan)
-    rows[0].imshow(np.hstack([x0[..., 0], *[np.full((8, 9), np.nan)] * (len(along) - 1)]), cmap="gray")
-    rows[0].set_ylabel(f"input (label {y0})", fontsize=8, rotation=0, ha="right", va="center")
-    rows[-1].set_xlabel("each map scaled to its own maximum; red positive, blue negative", fontsize=8)
-    for j, tick in enumerate(ticks[:len(along)]):
-        rows[1].text(9 * j + 3.5, -1.2, tick, ha="center", va="bottom", fontsize=8)
-    for ax, rule in zip(rows[1:], RULES):
-        scaled = [maps[rule][0, ..., 0] / max(np.abs(maps[rule][0]).max(), 1e-300) for maps in along]
-        ax.imshow(np.hstack([p for m in scaled for p in (m, gap)][:-1]), cmap="bwr", vmin=-1, vmax=1)
-        ax.set_ylabel(NAMES[rule], fontsize=8, rotation=0, ha="right", va="center")
-    for ax in rows:
+    # One row per rule, one column per step; the input in a column of its own, then a column for the rules' names.
+    grid = bottom.subplots(len(RULES), len(along) + 2, gridspec_kw={"width_ratios": [1, 1.3] + [1] * len(along)})
+    bottom.subplots_adjust(left=0.12, right=0.88, top=0.84, bottom=0.08, wspace=0.08, hspace=0.12)
+    for ax in grid.flat:
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_frame_on(False)
+    grid[0, 0].imshow(x0[..., 0], cmap="gray")
+    grid[0, 0].set_title(f"input\n(label {y0})", fontsize=8)
+    for j, tick in enumerate(ticks[:len(along)]):
+        grid[0, 2 + j].set_title(tick, fontsize=8)
+    for row, rule in zip(grid, RULES):
+        for ax, maps in zip(row[2:], along):
+            ax.imshow(maps[rule][0, ..., 0] / max(np.abs(maps[rule][0]).max(), 1e-300), cmap="bwr", vmin=-1, vmax=1)
+        row[1].text(0.95, 0.5, NAMES[rule], fontsize=8, ha="right", va="center", transform=row[1].transAxes)
+    bottom.text(0.5, 0.02, "each map scaled to its own maximum; red positive, blue negative", fontsize=8, ha="center")
     bottom.suptitle("One input's maps along the cascade (left to right: none randomised, then top layer down)", fontsize=10)
     return fig
