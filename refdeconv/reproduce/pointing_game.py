@@ -196,7 +196,7 @@ def _figure(context, x, masks, present, found, points, rates, other_rates):
 
     shown = 3
     fig = plt.figure(figsize=(11, 8))
-    grid = fig.add_gridspec(shown + 1, 7, height_ratios=[1] * shown + [1.7], hspace=0.5)
+    grid = fig.add_gridspec(shown + 1, 7, height_ratios=[1] * shown + [1.7], hspace=0.5, top=0.84)
     colours = {"gradient": "tab:blue", "guided": "tab:orange", "deconvnet": "tab:green"}
     for i in range(shown):
         ax = fig.add_subplot(grid[i, 0])
@@ -226,6 +226,13 @@ def _figure(context, x, masks, present, found, points, rates, other_rates):
     ax.set_ylabel("% of (image, class) pairs")
     ax.set_ylim(0, 100)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    fig.suptitle(f"Pointing game on scenes (x: the map's maximum, cyan: the asked class's object; "
-                 f"tolerance {TOLERANCE:.1f} px)", fontsize=10)
+    from matplotlib.lines import Line2D
+    fig.legend([Line2D([], [], ls="", marker="x", color="lime", ms=7, mew=2),  # on black, as on the maps
+                Line2D([], [], color="c", lw=1), Line2D([], [], color="w", lw=1)],
+               ["x: the map's maximum (the point)", "cyan: the asked class's object", "white: the scene's objects"],
+               loc="upper center", bbox_to_anchor=(0.5, 0.96), ncol=3, fontsize=8, facecolor="black",
+               labelcolor="white", framealpha=1.0)
+    fig.text(0.5, 0.905, "maps: |map| summed over channels, each scaled to its own maximum (black 0, yellow max)",
+             fontsize=8, ha="center", color="0.25")
+    fig.suptitle(f"Pointing game on scenes (tolerance {TOLERANCE:.1f} px)", fontsize=10, y=0.985)
     return context.save(fig, f"{KEY}.png")
