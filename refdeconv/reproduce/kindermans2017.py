@@ -136,16 +136,20 @@ def _figure(example, m: float):
     x, before, after = example
     columns = [("input", x[0], x[0] + m)] + [(NAMES[r], before[r][0], after[r][0]) for r in RULES] + [
         ("gradient × input", before["gradient"][0] * x[0], after["gradient"][0] * (x[0] + m))]
-    fig, axes = plt.subplots(2, len(columns), figsize=(2.1 * len(columns), 4.4))
+    fig, axes = plt.subplots(2, len(columns), figsize=(2.1 * len(columns), 5.0), layout="constrained")
     for j, (name, top, bottom) in enumerate(columns):
         scale = max(np.abs(top).max(), np.abs(bottom).max()) or 1.0
         for i, image in enumerate((top, bottom)):
             cmap, limits = ("gray", (-1, 1)) if j == 0 else ("RdBu_r", (-scale, scale))
-            axes[i, j].imshow(image[..., 0], cmap=cmap, vmin=limits[0], vmax=limits[1])
+            shown = axes[i, j].imshow(image[..., 0], cmap=cmap, vmin=limits[0], vmax=limits[1])
             axes[i, j].set_xticks([])
             axes[i, j].set_yticks([])
         axes[0, j].set_title(name, fontsize=9)
+        bar = fig.colorbar(shown, ax=axes[:, j], orientation="horizontal", shrink=0.8, aspect=12)  # the column's scale
+        bar.ax.tick_params(labelsize=7)
+        bar.set_ticks([limits[0], 0, limits[1]], labels=[f"{limits[0]:.2g}", "0", f"{limits[1]:.2g}"])
     axes[0, 0].set_ylabel("x, network 1")
     axes[1, 0].set_ylabel(f"x {m:+g}, network 2")
-    fig.suptitle("Kindermans et al. 2017: a shift compensated in the first bias (MLP on the digits)", fontsize=10)
+    fig.suptitle("Kindermans et al. 2017: a shift compensated in the first bias (MLP on the digits)\n"
+                 "each column on one scale (its bar): red positive, blue negative", fontsize=10)
     return fig

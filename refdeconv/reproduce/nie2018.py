@@ -166,7 +166,8 @@ def _figure(context, image, examples, measured):
     from matplotlib import pyplot as plt
 
     fig = plt.figure(figsize=(11, 7.6))
-    grid = fig.add_gridspec(len(SETTINGS) + 1, 7, height_ratios=[1] * len(SETTINGS) + [1.6], hspace=0.55)
+    grid = fig.add_gridspec(len(SETTINGS) + 1, 7, height_ratios=[1] * len(SETTINGS) + [1.6], hspace=0.55,
+                            top=0.86)
     for i, setting in enumerate(SETTINGS):
         ex = examples[setting]
         ax = fig.add_subplot(grid[i, 0])
@@ -194,4 +195,6 @@ def _figure(context, image, examples, measured):
     ax.set_ylabel("mean cosine of maps")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.suptitle("Nie et al. 2018: do the maps change with the class? (digits CNN)", fontsize=10)
+    fig.text(0.5, 0.94, "each map scaled to its own maximum |value|: red positive, blue negative, white 0", fontsize=8,
+             ha="center", color="0.25")
     return context.save(fig, f"{KEY}.png")
