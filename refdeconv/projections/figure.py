@@ -69,7 +69,9 @@ def plot_projections(projections, path=None, features=None, max_features: int = 
     ``±max|map|`` of its panel (zero white, positive red); patches in grey, or as RGB for three
     channels; a volume is summed (projections) or averaged (patches) over depth. Time series
     (a layer of shape ``(N, T, C)``): line plots, one line per input channel, over the patch's
-    time steps.
+    time steps (x axis: the input's time steps; a legend names the channels). Below each projection
+    ``v=<value> · #<sample>``: its unit's activation and the input it belongs to; a feature whose
+    values are all <= 0 says "no positive activation" over its (blank) projections.
 
     References
     ----------
