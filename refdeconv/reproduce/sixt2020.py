@@ -16,7 +16,7 @@ re-initialised by its own initialiser, :func:`~refdeconv.reproduce.networks.rein
 - **Class cosine per layer.** The backward signal at the input of each weighted layer (``conv1``'s input is
   the image) for each of the 10 classes, under each rule; per input, the mean cosine similarity over the 45
   pairs of classes; its mean and standard deviation over the inputs. The signal at the input of layer ``L``
-  for class ``k`` is the map of the net's tail from ``L`` up (:func:`tail`, a copy sharing the weights),
+  for class ``k`` is the map of the net's tail from ``L`` up (:func:`refdeconv.reproduce.signals.tail`, a copy with the same weights),
   taken at ``L``'s actual input: the reverse pass above ``L`` is the same in the whole net and in its tail.
   Both the activations and the maps come from the float64 oracle :mod:`refdeconv.reference` (the program
   does not return its intermediate cotangents; the tails keep to its public interface); the tests check
@@ -50,10 +50,10 @@ References
 
 from __future__ import annotations
 
-import keras
 import numpy as np
 
 from .networks import LAYERS, reinitialized, trained_digits
+from .signals import signals
 from .similarity import cosine, summary
 from .study import NAMES, RULES, check
 
@@ -72,49 +72,6 @@ CLASSES = 10
 #: The levels of the signals, from the input up: the input of each weighted layer (conv1's is the image).
 LEVELS = LAYERS
 NETS = ("max, trained", "average, trained", "max, random", "average, random")
-
-
-def tail(model, name: str, kept: dict | None = None) -> keras.Model:
-    """The layers of ``model`` from ``name`` up as a new Sequential (copies of the layers with the same weights;
-    ``model``'s layers get no new call). ``kept``: a dict of the tails already built, reused for a net of the
-    same architecture (its weights set from ``model``)."""
-    i = [layer.name for layer in model.layers].index(name)
-    if i == 0:
-        return model
-    key = (tuple(type(layer).__name__ for layer in model.layers), name)
-    if kept is None or key not in kept:
-        shape = (None, *model.input_shape[1:])
-        for layer in model.layers[:i]:
-            shape = layer.compute_output_shape(shape)
-        sub = keras.Sequential([keras.Input(tuple(shape[1:])),
-                                *(type(layer).from_config(layer.get_config()) for layer in model.layers[i:])])
-        if kept is None:
-            kept = {}
-        kept[key] = sub
-    sub = kept[key]
-    for new, old in zip(sub.layers, model.layers[i:]):
-        new.set_weights(old.get_weights())
-    return sub
-
-
-def activations(model, x, name: str) -> np.ndarray:
-    """The input of layer ``name`` on ``x`` (float64, the oracle's forward pass)."""
-    from .. import reference
-
-    i = [layer.name for layer in model.layers].index(name)
-    return np.asarray(x, np.float64) if i == 0 else reference.forward(model, x, output_layer=model.layers[i - 1].name)
-
-
-def signals(model, x, name: str, rules=RULES, kept: dict | None = None) -> dict:
-    """``{rule: (n, CLASSES, d)}``: the backward signal at the input of layer ``name`` for every class, under each
-    rule, for each input of ``x`` (float64, the oracle on :func:`tail`; ``kept`` goes to it)."""
-    from .. import reference
-
-    a = activations(model, x, name)
-    n = len(a)
-    found = reference.compile(tail(model, name, kept)).maps([np.repeat(a, CLASSES, axis=0)], np.tile(np.arange(CLASSES), n),
-                                                      rules)
-    return {rule: m[0].reshape(n, CLASSES, -1) for rule, m in zip(rules, found)}
 
 
 def class_cosine(s: np.ndarray) -> np.ndarray:
@@ -149,7 +106,7 @@ def run(context) -> dict:
 
     per_level, inputs, invariance, kept = {}, {}, {}, {}
     for net, model in nets.items():
-        levels = {name: signals(model, x, name, kept=kept) for name in LEVELS}
+        levels = {name: signals(model, x, name, CLASSES, kept=kept) for name in LEVELS}
         invariance[net] = between_inputs(levels[LEVELS[0]]["deconvnet"])
         per_level[net] = {rule: summary_per_level([class_cosine(levels[name][rule]) for name in LEVELS]) for rule in RULES}
         inputs[net] = {rule: levels[LEVELS[0]][rule][np.arange(n), y] for rule in RULES}  # the maps for the true labels
@@ -157,7 +114,7 @@ def run(context) -> dict:
     later = {}
     for pool in ("max", "average"):
         net = f"{pool}, trained"
-        after = signals(reinitialized(nets[net], ("logits",), context.seed), x, LEVELS[0])
+        after = signals(reinitialized(nets[net], ("logits",), context.seed), x, LEVELS[0], CLASSES)
         later[net] = {rule: summary(cosine(inputs[net][rule], after[rule][np.arange(n), y])) for rule in RULES}
     tol = tolerance("float64")
 

@@ -13,7 +13,7 @@ pytest.importorskip("sklearn", reason="the reproduce extra (scikit-learn's digit
 pytest.importorskip("matplotlib", reason="the figures need matplotlib")
 
 from refdeconv import reference  # noqa: E402
-from refdeconv.reproduce import sixt2020  # noqa: E402
+from refdeconv.reproduce import signals, sixt2020  # noqa: E402
 from refdeconv.reproduce.networks import LAYERS, digits_cnn  # noqa: E402
 from refdeconv.reproduce.study import RULES, maps, verdict  # noqa: E402
 from refdeconv.testing import assert_maps_close, tolerance  # noqa: E402
@@ -109,9 +109,9 @@ def test_the_signals_from_the_oracle_on_a_tail_equal_the_explainers_on_it(poolin
     keras.utils.set_random_seed(1)
     model = digits_cnn(pooling)
     x = np.random.default_rng(0).uniform(size=(3, 8, 8, 1)).astype(np.float32)
-    found = sixt2020.signals(model, x, "conv3")
-    a = sixt2020.activations(model, x, "conv3")
-    sub = sixt2020.tail(model, "conv3")
+    found = signals.signals(model, x, "conv3", sixt2020.CLASSES)
+    a = signals.activations(model, x, "conv3")
+    sub = signals.tail(model, "conv3")
     assert_maps_close(reference.forward(sub, a), reference.forward(model, x), "float64", "tail output")
     expected = maps(sub, np.repeat(a, 10, axis=0).astype(np.float32), np.tile(np.arange(10), 3))
     for rule in RULES:
@@ -124,12 +124,12 @@ def test_the_signals_at_the_image_are_the_maps_and_a_kept_tail_takes_the_new_wei
     keras.utils.set_random_seed(2)
     one, two = digits_cnn("max"), digits_cnn("max")
     x = np.random.default_rng(1).uniform(size=(2, 8, 8, 1))
-    image = sixt2020.signals(one, x, LAYERS[0], rules=("deconvnet",))["deconvnet"]
+    image = signals.signals(one, x, LAYERS[0], sixt2020.CLASSES, rules=("deconvnet",))["deconvnet"]
     whole = reference.attribution(one, np.repeat(x, 10, axis=0), np.tile(np.arange(10), 2), "deconvnet")
     np.testing.assert_array_equal(image, whole.reshape(2, 10, -1))
     kept = {}
-    sixt2020.tail(one, "dense", kept)
-    for new, old in zip(sixt2020.tail(two, "dense", kept).get_weights(), two.get_layer("dense").get_weights()
+    signals.tail(one, "dense", kept)
+    for new, old in zip(signals.tail(two, "dense", kept).get_weights(), two.get_layer("dense").get_weights()
                         + two.get_layer("logits").get_weights()):
         np.testing.assert_array_equal(new, old)
 
