@@ -38,7 +38,8 @@ def number(value) -> str:
 
 
 def cell(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    """``text`` for a table cell: pipes and brackets escaped (``[a] = [1, 2]`` would read as a link)."""
+    return str(text).replace("|", "\\|").replace("[", "\\[").replace("]", "\\]").replace("\n", " ")
 
 
 def page(results: dict, environment: dict) -> str:
@@ -70,7 +71,7 @@ def page(results: dict, environment: dict) -> str:
             measured = "; ".join(f"{k} = {number(v)}" for k, v in c["measured"].items())
             lines.append(f"| {cell(c['claim'])} | {cell(measured)} | {'yes' if c['held'] else 'no'} |")
         if entry["why"]:
-            lines += ["", '!!! note "Why it does not hold here"', "", f"    {entry['why']}"]
+            lines += ["", '!!! note "Why it does not hold here"', "", f"    {cell(entry['why'])}"]
         lines += ["", f"![{cell(entry['title'])}](figures/reproduce/{entry['figure']})", "",
                   '??? note "Every number measured"', "", "    ```json"]
         lines += [f"    {line}" for line in json.dumps(entry["measured"], indent=1).splitlines()]
