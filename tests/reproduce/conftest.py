@@ -23,3 +23,10 @@ def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("reproduce")
     run(out, quick=True)
     return out, json.loads((out / "results.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def entry(quick_run, request):
+    """``(folder, entry)``: the entry of the test module's study (its ``KEY``) in the session's quick run;
+    the fields, verdict and figure every entry shares are checked once for all in ``test_results.py``."""
+    return quick_run[0], quick_run[1][request.module.KEY]

@@ -5,18 +5,19 @@
   the noise);
 - the game's pieces: the point of a map, a hit within the tolerance (TorchRay's strict inequality),
   the class-averaged rate;
-- the study in quick mode: the entry's structure, its figure, the pairs and rates, and that each
+- the study in quick mode (the entry's fields and figure: test_results.py): the pairs and rates, and that each
   check's verdict is computed from the measured numbers as its claim states (whether the claim held is
   reported, not asserted).
 """
-
 
 import numpy as np
 import pytest
 
 from refdeconv.reproduce import pointing_game as game
 from refdeconv.reproduce.scenes import SHAPES, SIZE, scenes, shape_mask
-from refdeconv.reproduce.study import RULES, verdict
+from refdeconv.reproduce.study import RULES
+
+KEY = game.KEY  # the study whose entry the `entry` fixture (conftest.py) gives
 
 METHODS = ("centre", *RULES)
 
@@ -109,23 +110,6 @@ def test_rate_averages_over_classes():
 
 
 # -- the study ---------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def entry(quick_run):
-    """``(folder, entry)``: the study's entry in the session's quick run of every study
-    (``tests/reproduce/conftest.py``), read back from its results.json."""
-    return quick_run[0], quick_run[1][game.KEY]
-
-
-def test_the_entry_has_the_framework_fields_and_a_png(entry):
-    out, e = entry
-    for field in ("title", "citation", "claim", "original_setting", "setting", "measured", "checks", "held",
-                  "why", "figure"):
-        assert field in e, field
-    assert e["held"] == verdict(e["checks"])
-    assert (e["why"] == "") == (e["held"] is True)
-    assert (out / e["figure"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-
 
 def test_the_measurement(entry):
     m = entry[1]["measured"]

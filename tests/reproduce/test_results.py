@@ -32,8 +32,8 @@ def test_entry(quick_run, key):
     for c in entry["checks"]:
         assert set(c) == {"claim", "held", "measured"} and isinstance(c["held"], bool) and c["measured"], c
     assert entry["held"] == verdict(entry["checks"])
-    assert entry["held"] is True or entry["why"].strip(), f"{key}: a claim that did not hold needs its why"
-    assert (out / entry["figure"]).read_bytes()[:8] == PNG, f"{key}: {entry['figure']} is not a PNG"
+    assert (entry["why"] == "") == (entry["held"] is True), f"{key}: a why exactly when a check did not hold"
+    assert entry["figure"] == f"{key}.png" and (out / entry["figure"]).read_bytes()[:8] == PNG, entry["figure"]
 
 
 def test_run_json_records_the_environment(quick_run):

@@ -1,45 +1,20 @@
 """``refdeconv reproduce``'s ``sixt2020`` study (convergence of the backward signals, Sixt et al. 2020) in quick
-mode: the entry's structure, its figure, the exact parts of the measurement (above the logits there is no ReLU,
+mode: the exact parts of the measurement (above the logits there is no ReLU,
 so every rule has the same signal there; proposition 5 on the average-pooling nets), the signals at an
 intermediate layer from the oracle on a net's tail equal to refdeconv's explainers on the same tail, and that
 each check's verdict is computed from the measured numbers as its claim states. Whether the inexact claims
 held is reported, not asserted."""
 
-
 import numpy as np
 import pytest
 
-pytest.importorskip("sklearn", reason="the reproduce extra (scikit-learn's digits) is not installed")
-pytest.importorskip("matplotlib", reason="the figures need matplotlib")
+from refdeconv import reference
+from refdeconv.reproduce import signals, sixt2020
+from refdeconv.reproduce.networks import LAYERS, digits_cnn
+from refdeconv.reproduce.study import RULES, maps
+from refdeconv.testing import assert_maps_close, tolerance
 
-from refdeconv import reference  # noqa: E402
-from refdeconv.reproduce import signals, sixt2020  # noqa: E402
-from refdeconv.reproduce.networks import LAYERS, digits_cnn  # noqa: E402
-from refdeconv.reproduce.study import RULES, maps, verdict  # noqa: E402
-from refdeconv.testing import assert_maps_close, tolerance  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def entry(quick_run):
-    """``(folder, entry)``: the study's entry in the session's quick run of every study
-    (``tests/reproduce/conftest.py``), read back from its results.json."""
-    return quick_run[0], quick_run[1][sixt2020.KEY]
-
-
-def test_the_entry_has_the_framework_fields(entry):
-    _, e = entry
-    for field in ("title", "citation", "claim", "original_setting", "setting", "measured", "checks", "held",
-                  "why", "figure"):
-        assert field in e, field
-    assert e["quick"] is True and e["seed"] == 0
-    assert e["held"] == verdict(e["checks"])
-    assert (e["why"] == "") == (e["held"] is True)
-
-
-def test_the_figure_is_a_png(entry):
-    out, e = entry
-    assert e["figure"] == "sixt2020.png"
-    assert (out / e["figure"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+KEY = sixt2020.KEY  # the study whose entry the `entry` fixture (conftest.py) gives
 
 
 def test_the_measurement_has_every_net_rule_and_level(entry):
