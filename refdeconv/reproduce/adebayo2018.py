@@ -46,7 +46,7 @@ import numpy as np
 
 from .networks import LAYERS, reinitialized, trained_digits
 from .similarity import spearman, ssim
-from .study import NAMES, RULES, check
+from .study import NAMES, RULES, check, unheld
 
 KEY = "adebayo2018"
 TITLE = "Sanity checks: model and data randomisation"
@@ -107,13 +107,6 @@ def _stats(steps: list) -> dict:
                    for m in MEASURES} for rule in RULES}
 
 
-def _numbers(measured: dict) -> str:
-    """A check's numbers in words, three decimals."""
-    def show(v):
-        return f"[{', '.join(f'{u:.3f}' for u in v)}]" if isinstance(v, list) else f"{v:.3f}"
-    return ", ".join(f"{k} {show(v)}" for k, v in measured.items())
-
-
 def run(context) -> dict:
     from .data import digits
 
@@ -161,8 +154,7 @@ def run(context) -> dict:
 
     checks = [drops("gradient"), above_gradient("guided"), drops("guided"), above_gradient("deconvnet"),
               data_above_gradient("guided"), data_above_gradient("deconvnet")]
-    why = "; ".join(f"this check did not hold: {c['claim']} (measured {_numbers(c['measured'])})"
-                    for c in checks if not c["held"])
+    why = unheld(checks)
     if why:
         why = (f"At this scale ({n} digits, 8 x 8 pixels, a five-layer CNN of held-out accuracy {accuracy:.3f}) "
                f"{why}.")

@@ -39,7 +39,7 @@ from __future__ import annotations
 import numpy as np
 
 from .similarity import cosine, summary
-from .study import NAMES, RULES, check, explainer
+from .study import NAMES, RULES, check, explainer, unheld
 
 KEY = "nie2018"
 TITLE = "Class sensitivity on trained, random and partly trained weights"
@@ -138,7 +138,7 @@ def run(context) -> dict:
             guided_between_classes=mean["guided"], guided_between_inputs=base["guided"]))
 
     convolutions = sum(type(layer).__name__ == "Conv2D" for layer in net.layers)
-    why = _why(measured, checks, convolutions)
+    why = _why(checks, convolutions)
     accuracies = ", ".join(f"{s} {measured[s]['accuracy']:.1%}" for s in SETTINGS)
     setting = (f"The digits CNN with max-pooling (8 x 8 scikit-learn digits), seed {context.seed}: trained for "
                f"{measured['trained']['epochs']} epochs, at its initialisation (random), and trained for "
@@ -150,16 +150,10 @@ def run(context) -> dict:
             "checks": checks, "why": why, "figure": _figure(context, x[0, ..., 0], examples, measured)}
 
 
-def _why(measured, checks, convolutions) -> str:
-    failed = [c for c in checks if not c["held"]]
-    if not failed:
-        return ""
-    parts = []
-    for c in failed:
-        numbers = ", ".join(f"{k} {v:.3f}" for k, v in c["measured"].items())
-        parts.append(f"not held: {c['claim']} (mean cosines: {numbers})")
-    return ("; ".join(parts) + f". The digits CNN is shallow ({convolutions} convolutions, 13 in VGG16), and Nie "
-            "et al.'s argument makes class insensitivity grow with depth.")
+def _why(checks, convolutions) -> str:
+    failed = unheld(checks)
+    return (f"{failed}. The digits CNN is shallow ({convolutions} convolutions, 13 in VGG16), and Nie et al.'s "
+            "argument makes class insensitivity grow with depth.") if failed else ""
 
 
 def _figure(context, image, examples, measured):

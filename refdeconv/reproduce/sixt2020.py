@@ -55,7 +55,7 @@ import numpy as np
 from .networks import LAYERS, reinitialized, trained_digits
 from .signals import signals
 from .similarity import cosine, summary
-from .study import NAMES, RULES, check
+from .study import NAMES, RULES, check, unheld
 
 KEY = "sixt2020"
 TITLE = "Convergence of the backward signals, layer by layer"
@@ -160,8 +160,7 @@ def run(context) -> dict:
 
     checks = [converges("guided"), converges("deconvnet"), above, prop5, prop6, independent("guided"),
               independent("deconvnet"), rises("guided"), rises("deconvnet")]
-    failed = [c for c in checks if not c["held"]]
-    why = "; ".join(f"this check did not hold: {c['claim']} (measured {_numbers(c['measured'])})" for c in failed)
+    why = unheld(checks)
     if why:
         why = f"At this scale ({n} digits, a five-layer CNN on 8 x 8 images: four ReLU layers to converge over) {why}."
     accuracy = ", ".join(f"{pool} pooling {acc:.3f}" for pool, (_, acc) in trained.items())
@@ -177,14 +176,6 @@ def run(context) -> dict:
 def summary_per_level(values: list) -> dict:
     """Mean and std over the inputs, one entry per level."""
     return {"mean": [float(v.mean()) for v in values], "std": [float(v.std()) for v in values]}
-
-
-def _numbers(measured: dict) -> str:
-    def show(v):
-        if isinstance(v, dict):
-            return "{" + ", ".join(f"{k} {show(u)}" for k, u in v.items()) + "}"
-        return f"[{', '.join(f'{u:.3f}' for u in v)}]" if isinstance(v, list) else f"{v:.3g}"
-    return ", ".join(f"{k} {show(v)}" for k, v in measured.items())
 
 
 def figure(measured: dict):

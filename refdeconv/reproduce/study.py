@@ -46,6 +46,19 @@ def check(claim: str, held: bool, **measured) -> dict:
     return {"claim": claim, "held": bool(held), "measured": {k: plain(v) for k, v in measured.items()}}
 
 
+def unheld(checks: list) -> str:
+    """The checks that did not hold, each with its numbers in words, for a study's ``why`` ("" when every
+    check held); lists of numbers to three decimals, single numbers to three significant digits."""
+    def words(value) -> str:
+        if isinstance(value, dict):
+            return "{" + ", ".join(f"{k} {words(v)}" for k, v in value.items()) + "}"
+        return f"[{', '.join(f'{v:.3f}' for v in value)}]" if isinstance(value, list) else f"{value:.3g}"
+
+    return "; ".join(f"this check did not hold: {c['claim']} (measured "
+                     f"{', '.join(f'{k} {words(v)}' for k, v in c['measured'].items())})"
+                     for c in checks if not c["held"])
+
+
 def verdict(checks: list) -> bool | str:
     """``True`` when every check held, ``False`` when none did, ``"partly"`` otherwise."""
     held = [c["held"] for c in checks]
