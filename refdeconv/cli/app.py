@@ -135,10 +135,7 @@ def _audit_model(args, fn) -> int:
               f"the audit cannot vouch for the map (exit 3)\n  {err.reason}", file=sys.stderr)
         return 3
     except (ValueError, TypeError) as err:
-        message = str(err).splitlines()[0]
-        option = next((o for o in ("inputs", "targets", "output_layer") if message.startswith(o)), None)
-        raise commands.UsageError(f"--{option.replace('_', '-')}{message[len(option):]}" if option
-                                  else message) from None
+        raise commands.option_error(err, ("inputs", "targets", "output_layer")) from None
     return _finish(report, args.out)
 
 

@@ -115,6 +115,22 @@ def layer_arg(value: str | None):
         return value
 
 
+def option_error(err: Exception, options) -> UsageError:
+    """``err``'s first line as a :class:`UsageError` naming the command-line option: a message that starts
+    with one of the API's argument ``options`` (``output_layer: ...``) gets the option's spelling
+    (``--output-layer: ...``); any other message is kept as it is."""
+    message = str(err).splitlines()[0]
+    name = next((o for o in options if message.startswith(o)), None)
+    return UsageError(f"--{name.replace('_', '-')}{message[len(name):]}" if name else message)
+
+
+def call_error(err: Exception, path: str) -> UsageError:
+    """A :class:`UsageError` for an exception raised by the saved model's own code when it was called (a
+    ``Lambda`` whose globals were not saved, say): its first non-empty line, naming ``--model``."""
+    message = next((line for line in str(err).splitlines() if line.strip()), type(err).__name__)
+    return UsageError(f"--model: {path} failed when called: {type(err).__name__}: {message}")
+
+
 def _progress(done: int, total: int) -> None:
     width = 30
     filled = width * done // max(total, 1)
@@ -181,8 +197,7 @@ def run_explain(args: argparse.Namespace) -> int:
     except OSError as err:
         raise UsageError(f"--out: cannot write {args.out}: {err.strerror}") from None
     except Exception as err:  # the file's own code failed (e.g. a Lambda whose globals were not saved)
-        message = next((line for line in str(err).splitlines() if line.strip()), type(err).__name__)
-        raise UsageError(f"--model: {args.model} failed when called: {type(err).__name__}: {message}") from None
+        raise call_error(err, args.model) from None
     if not writer:
         print(f"maps of shape {maps.shape} gathered ({args.method}); the chief writes {args.out}")
         return 0

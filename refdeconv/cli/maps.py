@@ -68,7 +68,5 @@ def run(args) -> int:
               f"the audit cannot vouch for the maps (exit 3)\n  {err.reason}", file=sys.stderr)
         return 3
     except (ValueError, TypeError) as err:
-        message = str(err).splitlines()[0]
-        option = next((o for o in ("inputs", "targets", "maps", "output_layer", "model") if message.startswith(o)), None)
-        raise commands.UsageError(f"--{option.replace('_', '-')}{message[len(option):]}" if option else message) from None
+        raise commands.option_error(err, ("inputs", "targets", "maps", "output_layer", "model")) from None
     return finish(report, args.out)

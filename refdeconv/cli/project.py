@@ -13,8 +13,8 @@ from pathlib import Path
 from . import commands
 from .commands import METHODS, UsageError
 
-_OPTIONS = {"layer": "--layer", "features": "--features", "top_k": "--top-k", "rule": "--rule",
-            "inputs": "--inputs", "model": "--model", "batch_size": "--batch-size"}
+#: ``refdeconv.project``'s arguments that are options here (an error naming one names the option).
+_OPTIONS = ("layer", "features", "top_k", "rule", "inputs", "model", "batch_size")
 
 
 def add_parser(subparsers) -> None:
@@ -58,12 +58,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         p = project(model, x, commands.layer_arg(args.layer), features, args.top_k, args.rule, args.batch_size)
     except (ValueError, TypeError) as err:
-        message = str(err).splitlines()[0]
-        name = next((n for n in _OPTIONS if message.startswith(f"{n}:")), None)
-        raise UsageError(_OPTIONS[name] + message[len(name):] if name else message) from None
+        raise commands.option_error(err, _OPTIONS) from None
     except Exception as err:  # the file's own code failed (e.g. a Lambda whose globals were not saved)
-        message = next((line for line in str(err).splitlines() if line.strip()), type(err).__name__)
-        raise UsageError(f"--model: {args.model} failed when called: {type(err).__name__}: {message}") from None
+        raise commands.call_error(err, args.model) from None
     try:
         out.mkdir(parents=True, exist_ok=True)
         p.save(out / "projections.npz")

@@ -96,7 +96,5 @@ def run(args) -> int:
         print(f"refdeconv audit-torch: FAIL: the candidate {args.candidate} raised {err}", file=sys.stderr)
         return 1
     except (ValueError, TypeError) as err:
-        message = str(err).splitlines()[0]
-        option = next((o for o in ("inputs", "targets", "candidate", "module") if message.startswith(o)), None)
-        raise commands.UsageError(f"--{message}" if option else message) from None
+        raise commands.option_error(err, ("inputs", "targets", "candidate", "module")) from None
     return finish(report, args.out)
