@@ -193,7 +193,7 @@ def run_explain(args: argparse.Namespace) -> int:
         if len(x) > chunk:
             print(file=sys.stderr)
     except (ValueError, TypeError) as err:
-        raise UsageError(str(err).splitlines()[0]) from None
+        raise option_error(err, ("inputs", "targets", "output_layer", "batch_size")) from None
     except OSError as err:
         raise UsageError(f"--out: cannot write {args.out}: {err.strerror}") from None
     except Exception as err:  # the file's own code failed (e.g. a Lambda whose globals were not saved)
