@@ -124,6 +124,8 @@ def _check_float32(spec: NetSpec, x: np.ndarray, targets: np.ndarray, folder, st
                           "float32", f"{rule} map, ONNX reader vs Keras reader, {context}")
 
 
+@pytest.mark.heavy  # a Keras export to ONNX per example (about 2 s): the default run keeps under its 8 minutes;
+# it checks the ONNX reader on the hand-written graphs and fixtures, CI runs this under the ci profile
 @pytest.mark.filterwarnings("ignore::UserWarning", "ignore::FutureWarning")
 @pytest.mark.parametrize("kind", KINDS)
 @given(data=st.data())
